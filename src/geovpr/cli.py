@@ -1,0 +1,59 @@
+"""The ``geovpr`` command: ``train | eval | index | query | gds | demo``.
+
+Each subcommand lives in ``geovpr.commands.<name>`` and exposes
+``register(subparsers) -> None``, which adds its parser and sets
+``func=run`` (``run(args) -> int``). A user-fixable error
+(:class:`geovpr.errors.GeovprError`) prints one clear line and exits 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from geovpr import __version__
+from geovpr.errors import GeovprError
+from geovpr.logging_setup import setup_logging
+
+COMMANDS = ("train", "eval", "index", "query", "gds", "demo")
+log = logging.getLogger("geovpr.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geovpr", description="Visual Place Recognition with geographic mining.")
+    parser.add_argument("--version", action="version", version=f"geovpr {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--log-file", default=None, help="also write the log to this file")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"geovpr.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"geovpr.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(-1 if args.quiet else args.verbose, args.log_file)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except GeovprError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``geovpr`` subcommand (see :mod:`geovpr.cli`)."""

@@ -1,0 +1,1 @@
+"""Data: the image table, readers, protocols, image decoding and the synthetic city."""

@@ -1,0 +1,1 @@
+"""geovpr.eval"""

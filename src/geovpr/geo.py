@@ -1,0 +1,104 @@
+"""All geometry in one place: lat/lon -> UTM, distances and radius neighbours.
+
+Distances are planar Euclidean distances on UTM easting/northing in metres,
+as every VPR benchmark uses. Radius queries are **inclusive** (d <= r), the
+convention of VPR-methods-evaluation (scikit-learn ``radius_neighbors``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+# WGS84 ellipsoid and UTM constants.
+_A = 6378137.0
+_F = 1 / 298.257223563
+_K0 = 0.9996
+_E2 = _F * (2 - _F)
+_EP2 = _E2 / (1 - _E2)
+
+
+def utm_zone(lat: float, lon: float) -> tuple[int, str]:
+    """UTM zone number and latitude band letter of a WGS84 position."""
+    if not -80.0 <= lat <= 84.0:
+        raise ValueError(f"latitude {lat} outside the UTM range [-80, 84]")
+    number = int((lon + 180.0) // 6.0) % 60 + 1
+    if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:
+        number = 32
+    if 72.0 <= lat <= 84.0 and lon >= 0.0:
+        for edge, zone in ((9.0, 31), (21.0, 33), (33.0, 35), (42.0, 37)):
+            if lon < edge:
+                number = zone
+                break
+    letters = "CDEFGHJKLMNPQRSTUVWXX"
+    letter = letters[min(int((lat + 80.0) // 8.0), len(letters) - 1)]
+    return number, letter
+
+
+def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: int | None = None) -> np.ndarray:
+    """Project WGS84 lat/lon (degrees) to UTM easting/northing in metres, shape [N, 2].
+
+    All points are projected into one zone (``zone`` or the zone of the first
+    point) so that distances inside a city stay planar and consistent.
+    Southern-hemisphere points get the 10 000 km false northing.
+    """
+    lat = np.asarray(lat, dtype=np.float64).reshape(-1)
+    lon = np.asarray(lon, dtype=np.float64).reshape(-1)
+    if lat.shape != lon.shape:
+        raise ValueError("lat and lon must have the same length")
+    if lat.size == 0:
+        return np.zeros((0, 2), dtype=np.float64)
+    if zone is None:
+        zone = utm_zone(float(lat[0]), float(lon[0]))[0]
+    lon0 = math.radians((zone - 1) * 6 - 180 + 3)
+    phi = np.radians(lat)
+    lam = np.radians(lon)
+    n = _A / np.sqrt(1 - _E2 * np.sin(phi) ** 2)
+    t = np.tan(phi) ** 2
+    c = _EP2 * np.cos(phi) ** 2
+    a = np.cos(phi) * (lam - lon0)
+    e4, e6 = _E2**2, _E2**3
+    m = _A * (
+        (1 - _E2 / 4 - 3 * e4 / 64 - 5 * e6 / 256) * phi
+        - (3 * _E2 / 8 + 3 * e4 / 32 + 45 * e6 / 1024) * np.sin(2 * phi)
+        + (15 * e4 / 256 + 45 * e6 / 1024) * np.sin(4 * phi)
+        - (35 * e6 / 3072) * np.sin(6 * phi)
+    )
+    east = _K0 * n * (
+        a + (1 - t + c) * a**3 / 6 + (5 - 18 * t + t**2 + 72 * c - 58 * _EP2) * a**5 / 120
+    ) + 500000.0
+    north = _K0 * (
+        m
+        + n
+        * np.tan(phi)
+        * (a**2 / 2 + (5 - t + 9 * c + 4 * c**2) * a**4 / 24 + (61 - 58 * t + t**2 + 600 * c - 330 * _EP2) * a**6 / 720)
+    )
+    north = np.where(lat < 0, north + 10_000_000.0, north)
+    return np.stack([east, north], axis=1)
+
+
+def pairwise_distances(xy: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
+    """Dense Euclidean distance matrix (metres) between UTM points, float64."""
+    xy = np.asarray(xy, dtype=np.float64)
+    other = xy if other is None else np.asarray(other, dtype=np.float64)
+    diff = xy[:, None, :] - other[None, :, :]
+    return np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+
+
+def radius_neighbors(database_xy: np.ndarray, query_xy: np.ndarray, radius: float) -> list[np.ndarray]:
+    """For each query, the sorted indices of database points within ``radius`` (inclusive)."""
+    database_xy = np.asarray(database_xy, dtype=np.float64)
+    query_xy = np.asarray(query_xy, dtype=np.float64)
+    if len(database_xy) == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in range(len(query_xy))]
+    tree = cKDTree(database_xy)
+    hits = tree.query_ball_point(query_xy, r=radius)
+    return [np.asarray(sorted(h), dtype=np.int64) for h in hits]
+
+
+def radius_pairs(xy: np.ndarray, radius: float) -> np.ndarray:
+    """All unordered pairs ``(i, j)``, i < j, of points within ``radius`` (inclusive), shape [M, 2]."""
+    tree = cKDTree(np.asarray(xy, dtype=np.float64))
+    pairs = tree.query_pairs(r=radius, output_type="ndarray")
+    return pairs.astype(np.int64).reshape(-1, 2)

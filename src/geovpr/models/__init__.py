@@ -1,0 +1,1 @@
+"""Models: DINOv2 backbones, aggregators, heads, and loading of checkpoints."""
