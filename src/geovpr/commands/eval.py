@@ -1,0 +1,120 @@
+"""``geovpr eval``: Recall@K of a model on an evaluation set.
+
+Example::
+
+    geovpr eval --data datasets/pitts30k/images/test --model cliquemining.ckpt \\
+        --protocol pitts30k_test --image-size 322 322 --out results/pitts30k.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from geovpr.data.protocols import PROTOCOLS
+from geovpr.errors import ConfigError
+
+log = logging.getLogger(__name__)
+_DTYPES = {"none": None, "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="Recall@K of a model on an evaluation set",
+                              description="Evaluate a model: exact L2 kNN and Recall@K (hit rate over all queries).")
+    p.add_argument("--data", required=True, help="dataset folder (database/+queries/, VPR-Bench) or *_dbImages.npy")
+    p.add_argument("--model", required=True, help="built-in name (e.g. pixels, tiny_vit_gem) or checkpoint path")
+    p.add_argument("--out", default=None, help="write the result JSON here")
+    p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None, help="dataset format (detected)")
+    p.add_argument("--protocol", default=None,
+                   help=f"named protocol, its expected counts are checked ({', '.join(sorted(PROTOCOLS))})")
+    p.add_argument("--image-root", default=None, help="root of the image paths of .npy lists (default: their folder)")
+    p.add_argument("--positive-radius", type=float, default=25.0, help="metres, inclusive (@-named folders)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-workers", type=int, default=0, help="image-decoding worker processes")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
+    p.add_argument("--autocast", choices=tuple(_DTYPES), default="none", help="mixed-precision dtype")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None, help="resize to H x W")
+    p.add_argument("--knn-backend", choices=("torch", "faiss"), default="torch")
+    p.add_argument("--pca-dim", type=int, default=None, help="reduce descriptors with PCA to this dimension")
+    p.add_argument("--pca-data", default=None, help="folder of images to fit the PCA on (required with --pca-dim)")
+    p.add_argument("--pca-max-images", type=int, default=16384, help="at most this many (evenly spaced) PCA images")
+    p.add_argument("--pca-cache", default=None, help="PCA cache folder (default ~/.cache/geovpr/pca)")
+    p.add_argument("--on-bad-image", choices=("error", "skip"), default="error")
+    p.add_argument("--recall-values", type=int, nargs="+", default=[1, 5, 10, 20], metavar="K")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _load_model(args: argparse.Namespace):
+    from geovpr.models.factory import load_model
+    from geovpr.models.base import Preprocess
+
+    model = load_model(args.model, device=args.device)
+    if args.image_size is not None:
+        h, w = args.image_size
+        if h < 1 or w < 1:
+            raise ConfigError(f"--image-size must be positive, got {h} {w}")
+        base = getattr(model, "preprocess", Preprocess())
+        model.preprocess = dataclasses.replace(base, size=(h, w))
+    return model
+
+
+def _pca(args: argparse.Namespace, model, extract_kwargs: dict):
+    if args.pca_dim is None:
+        return None
+    if not args.pca_data:
+        raise ConfigError("--pca-dim needs --pca-data DIR (images to fit the PCA on)")
+    from pathlib import Path
+
+    from geovpr.data.images import list_images
+    from geovpr.eval.pca import fit_or_load_pca
+
+    images = list_images(args.pca_data)
+    if len(images) > args.pca_max_images:
+        step = len(images) / args.pca_max_images
+        images = [images[int(i * step)] for i in range(args.pca_max_images)]
+    return fit_or_load_pca(model, images, args.pca_dim, set_name=Path(args.pca_data).name,
+                           cache_dir=args.pca_cache, **extract_kwargs)
+
+
+def check_device(name: str) -> None:
+    """Raise :class:`ConfigError` for a malformed or unavailable torch device."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"--device {name!r} is not a torch device ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {name}: MPS is not available on this machine (use --device cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from geovpr.data.eval_set import load_eval_set
+    from geovpr.eval.evaluate import evaluate
+    from geovpr.eval.results import format_table, write_json
+
+    check_device(args.device)
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if any(k < 1 for k in args.recall_values):
+        raise ConfigError(f"--recall-values must be >= 1, got {args.recall_values}")
+    eval_set = load_eval_set(args.data, format=args.format, protocol=args.protocol, image_root=args.image_root,
+                             positive_radius=args.positive_radius)
+    model = _load_model(args)
+    dtype = getattr(torch, _DTYPES[args.autocast]) if _DTYPES[args.autocast] else None
+    extract_kwargs = dict(batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
+                          progress=not args.no_progress, num_workers=args.num_workers, autocast_dtype=dtype)
+    pca = _pca(args, model, extract_kwargs)
+    result = evaluate(model, eval_set, knn_backend=args.knn_backend, ks=args.recall_values, pca=pca, **extract_kwargs)
+    result["model_spec"] = str(args.model)
+    if args.out:
+        path = write_json(result, args.out)
+        log.info("result written to %s", path)
+    sys.stdout.write(format_table(result) + "\n")
+    return 0
