@@ -1,0 +1,94 @@
+"""``geovpr index build | add | info``: encode a folder of images into a searchable index.
+
+Examples::
+
+    geovpr index build --model pixels --images db/ --out my_index --coords filenames
+    geovpr index build --model runs/x/checkpoint --images db/ --out my_index --coords gps.csv --ann hnsw
+    geovpr index add --index my_index --images more/ --coords exif
+    geovpr index info my_index
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+COORDS_HELP = (
+    "where image coordinates come from: 'auto' (default: @-file-names if every name is one, else none), "
+    "'filenames' (@east@north@zone@letter@lat@lon@...@.jpg), 'exif' (GPS tags), 'none', "
+    "or a CSV file with an image column (image/path/filename) and lat,lon or east,north columns"
+)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", required=True, help="folder of images (searched recursively)")
+    p.add_argument("--coords", default="auto", help=COORDS_HELP)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
+    p.add_argument("--chunk-size", type=int, default=1024,
+                   help="images encoded per saved chunk (an interrupted run resumes from the last chunk)")
+    p.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                   help="'skip': leave out (and count) unreadable images instead of stopping at the first one")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("index", help="build or extend a descriptor index of database images",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    build = sub.add_parser("build", help="encode a folder of images into a new index")
+    build.add_argument("--model", required=True, help="checkpoint path or built-in name (e.g. pixels)")
+    build.add_argument("--out", required=True, help="index folder to create")
+    build.add_argument("--ann", choices=("none", "hnsw", "ivfpq"), default="none",
+                       help="also build an approximate (faiss) index for large databases (default: exact only)")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
+    _common(build)
+    add = sub.add_parser("add", help="append images to an existing index (same model only)")
+    add.add_argument("--index", required=True, help="index folder")
+    add.add_argument("--model", default=None,
+                     help="checkpoint path or built-in name (default: the one recorded in the index)")
+    _common(add)
+    info = sub.add_parser("info", help="print a summary of an index as JSON")
+    info.add_argument("index", help="index folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geovpr.errors import BadImageError
+
+    try:
+        return _run(args)
+    except BadImageError as exc:
+        if getattr(args, "on_bad_image", "error") == "skip":
+            raise
+        hint = "pass --on-bad-image skip to leave unreadable images out"
+        raise BadImageError(exc.path, f"{exc.reason} ({hint})") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from geovpr.index import Index
+
+    if args.index_command == "info":
+        json.dump(Index.load(args.index).summary(), sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    opts = dict(batch_size=args.batch_size, device=args.device, chunk_size=args.chunk_size,
+                on_bad_image=args.on_bad_image, progress=not args.no_progress)
+    coords = None if args.coords == "none" else args.coords
+    if args.index_command == "build":
+        from geovpr import load_model
+
+        model = load_model(args.model, device=args.device)
+        index = Index.build(model, args.images, args.out, coords, model_spec=args.model, ann=args.ann,
+                            overwrite=args.overwrite, **opts)
+    else:
+        index = Index.load(args.index, model=args.model)
+        index.add(args.images, coords, **opts)
+    s = index.summary()
+    log.info("index %s: %d images (%d with coordinates), %d-D, model %s, %d skipped",
+             s["folder"], s["images"], s["with_coords"], s["descriptor_dim"], s["model"]["fingerprint"], s["skipped"])
+    return 0

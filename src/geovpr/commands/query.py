@@ -1,0 +1,105 @@
+"""``geovpr query``: localize photos against an index — top-k matches, position estimate, confidence.
+
+Example::
+
+    geovpr query --index my_index --out results.json -k 5 photos/q1.jpg photos/more/
+
+writes ``results.json`` (one entry per query, best match first) and, unless
+``--no-report``, ``results.html`` + ``results.png`` with each query beside its
+matches. Estimate: inverse-distance-weighted mean of the top-k matches within
+``--radius`` metres of the best one (``--estimate best``: the best match's
+coordinate). Confidence: ``1 - d1/d2`` with ``d2`` the distance of the first
+match of another place (more than ``--radius`` from the best one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from geovpr.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("query", help="localize query photos against an index",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", help="query image files and/or folders (searched recursively)")
+    p.add_argument("--index", required=True, help="index folder (from `geovpr index build`)")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--model", default=None, help="checkpoint path or built-in name (default: the index's own)")
+    p.add_argument("-k", "--top-k", type=int, default=5, help="matches per query (default 5)")
+    p.add_argument("--radius", type=float, default=25.0,
+                   help="metres: matches this close to the best one count as the same place (default 25)")
+    p.add_argument("--estimate", choices=("weighted", "best"), default="weighted", help="position estimate method")
+    p.add_argument("--exact", action="store_true", help="exact search even if the index has an ANN structure")
+    p.add_argument("--report", default=None, help="HTML report path (default: --out with .html; PNG beside it)")
+    p.add_argument("--no-report", action="store_true", help="write only the JSON")
+    p.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                   help="'skip': an unreadable query gets an 'error' entry instead of stopping the run")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def expand_queries(items: list[str]) -> list[str]:
+    """Files as given, folders expanded to their images (sorted)."""
+    from geovpr.data.images import list_images
+
+    out: list[str] = []
+    for item in items:
+        if os.path.isdir(item):
+            found = list_images(item)
+            if not found:
+                raise DataError(f"{item}: no images found in this folder")
+            out += [str(p) for p in found]
+        elif os.path.exists(item):
+            out.append(item)
+        else:
+            raise DataError(f"{item}: query image not found")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from geovpr.errors import BadImageError
+
+    try:
+        return _run(args)
+    except BadImageError as exc:
+        if getattr(args, "on_bad_image", "error") == "skip":
+            raise
+        hint = "pass --on-bad-image skip to leave unreadable images out"
+        raise BadImageError(exc.path, f"{exc.reason} ({hint})") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from geovpr.index import Index
+    from geovpr.report import write_report
+
+    if args.top_k < 1:
+        raise ConfigError(f"-k must be >= 1, got {args.top_k}")
+    if args.radius < 0:
+        raise ConfigError(f"--radius must be >= 0, got {args.radius}")
+    queries = expand_queries(args.images)
+    index = Index.load(args.index, model=args.model)
+    results = index.localize(queries, k=args.top_k, radius=args.radius, method=args.estimate,
+                             on_bad_image=args.on_bad_image,
+                             exact=True if args.exact else None, batch_size=args.batch_size, device=args.device)
+    entries = [r.to_json() for r in results]
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(entries, f, ensure_ascii=False, indent=1)
+    n_err = sum(1 for e in entries if "error" in e)
+    log.info("%d quer%s → %s%s", len(entries), "y" if len(entries) == 1 else "ies", out,
+             f" ({n_err} unreadable, skipped)" if n_err else "")
+    if not args.no_report:
+        html = Path(args.report) if args.report else out.with_suffix(".html")
+        write_report(entries, html, html.with_suffix(".png"))
+        log.info("report: %s, %s", html, html.with_suffix(".png"))
+    return 0

@@ -1,0 +1,352 @@
+"""Where an index gets its image coordinates: a CSV, @-file-names or EXIF GPS.
+
+Every source yields a :class:`Coordinates` object: one row per image, ``NaN``
+where an image has no coordinate, in one of two systems:
+
+* ``"utm"``    easting, northing in metres (the @-file-name convention of
+  VPR-datasets-downloader, fields 1-2; or CSV columns ``east``/``north``);
+* ``"latlon"`` WGS84 latitude, longitude in degrees (CSV columns ``lat``/``lon``,
+  or EXIF GPS).
+
+Coordinates are kept in the system the user gave; :meth:`Coordinates.metric`
+projects them to planar metres (one UTM zone for the whole set) whenever a
+distance is needed.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from geovpr.errors import DataError
+from geovpr.geo import latlon_to_utm, utm_zone
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("utm", "latlon")
+SOURCES = ("auto", "none", "filenames", "exif")
+_NAME_COLUMNS = ("image", "path", "filename", "file", "name")
+_LATLON_COLUMNS = (("lat", "lon"), ("latitude", "longitude"), ("lat", "lng"))
+_UTM_COLUMNS = (("east", "north"), ("utm_east", "utm_north"), ("easting", "northing"))
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Per-image coordinates ``values`` float64 [N, 2] (NaN = missing) in ``system``.
+
+    ``zone`` is the UTM zone (e.g. ``"17T"``) of ``"utm"`` values when known,
+    else ``""``.
+    """
+
+    values: np.ndarray
+    system: str
+    zone: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).reshape(-1, 2))
+        if self.system not in SYSTEMS:
+            raise ValueError(f"coordinate system must be one of {SYSTEMS}, got {self.system!r}")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def present(self) -> np.ndarray:
+        """Boolean mask of rows that have a coordinate."""
+        return np.isfinite(self.values).all(axis=1)
+
+    def metric(self, utm_zone_number: int | None = None) -> np.ndarray:
+        """Planar coordinates in metres, [N, 2] (NaN rows stay NaN).
+
+        ``"latlon"`` values are projected into one UTM zone (``utm_zone_number``
+        or the zone of the first valid row) so distances stay consistent.
+        """
+        if self.system == "utm":
+            return self.values.copy()
+        out = np.full_like(self.values, np.nan)
+        ok = self.present
+        if ok.any():
+            out[ok] = latlon_to_utm(self.values[ok, 0], self.values[ok, 1], zone=utm_zone_number)
+        return out
+
+    def metric_zone(self) -> int | None:
+        """The UTM zone number that :meth:`metric` uses for ``"latlon"`` values."""
+        ok = np.flatnonzero(self.present)
+        if self.system != "latlon" or len(ok) == 0:
+            return None
+        return utm_zone(*self.values[ok[0]])[0]
+
+    def concat(self, other: "Coordinates") -> "Coordinates":
+        """Append ``other``; both must use the same system (and UTM zone if both know it)."""
+        if len(self) and len(other) and self.present.any() and other.present.any():
+            if self.system != other.system:
+                raise DataError(
+                    f"cannot mix coordinate systems: the index holds {self.system} coordinates, "
+                    f"the new images have {other.system} coordinates"
+                )
+            if self.zone and other.zone and self.zone != other.zone:
+                raise DataError(f"cannot mix UTM zones {self.zone} and {other.zone} in one index")
+        system = self.system if self.present.any() or not other.present.any() else other.system
+        return Coordinates(np.concatenate([self.values, other.values]), system, self.zone or other.zone)
+
+
+def missing(n: int) -> Coordinates:
+    """``n`` images without coordinates."""
+    return Coordinates(np.full((n, 2), np.nan), "utm")
+
+
+# ----------------------------------------------------------------------------- @-file-names
+
+
+def parse_at_filename(name: str) -> tuple[float, float, str, float, float] | None:
+    """Fields of a VPR-datasets-downloader name ``@east@north@zone@letter@lat@lon@…@.ext``.
+
+    Returns ``(east, north, zone, lat, lon)`` (``zone`` like ``"17T"`` or ``""``,
+    ``lat``/``lon`` NaN when empty) or ``None`` when ``name`` is not such a name
+    (it must start with ``@`` and have at least the east and north fields).
+    """
+    base = os.path.basename(name)
+    if not base.startswith("@"):
+        return None
+    fields = base.split("@")
+    if len(fields) < 4:
+        return None
+    try:
+        east, north = float(fields[1]), float(fields[2])
+    except ValueError:
+        return None
+    if not (math.isfinite(east) and math.isfinite(north)):
+        return None
+    zone = (fields[3] + fields[4]) if len(fields) > 5 else ""
+    lat = lon = math.nan
+    if len(fields) > 7:
+        try:
+            lat, lon = float(fields[5]), float(fields[6])
+        except ValueError:
+            lat = lon = math.nan
+    return east, north, zone, lat, lon
+
+
+def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = True) -> Coordinates:
+    """UTM coordinates from @-file-names (fields 1-2).
+
+    ``strict``: a name that is not an @-name raises :class:`DataError` naming
+    the file; otherwise it is counted as missing. Mixed UTM zones raise.
+    """
+    values = np.full((len(paths), 2), np.nan)
+    zones: dict[str, str] = {}
+    for i, p in enumerate(paths):
+        parsed = parse_at_filename(str(p))
+        if parsed is None:
+            if strict:
+                raise DataError(
+                    f"{p}: file name is not in the @-format '@east@north@zone@letter@lat@lon@...@.jpg' "
+                    "(use --coords CSV or --coords exif, or --coords none)"
+                )
+            continue
+        values[i] = parsed[:2]
+        if parsed[2]:
+            zones.setdefault(parsed[2], str(p))
+    if len(zones) > 1:
+        (z1, f1), (z2, f2) = list(zones.items())[:2]
+        raise DataError(
+            f"images lie in different UTM zones ({z1}: {f1}; {z2}: {f2}); their eastings/northings are not "
+            "comparable — give a CSV with lat/lon instead (--coords FILE.csv)"
+        )
+    return Coordinates(values, "utm", next(iter(zones), ""))
+
+
+# ----------------------------------------------------------------------------- EXIF GPS
+
+
+def _dms_to_degrees(dms: object, ref: object) -> float:
+    parts = [float(x) for x in dms]  # type: ignore[union-attr]
+    while len(parts) < 3:
+        parts.append(0.0)
+    value = parts[0] + parts[1] / 60.0 + parts[2] / 3600.0
+    if str(ref).strip().upper() in ("S", "W"):
+        value = -value
+    return value
+
+
+def read_exif_gps(path: str | os.PathLike) -> tuple[float, float] | None:
+    """(lat, lon) in degrees from a photo's EXIF GPS block, or ``None`` if it has none.
+
+    An unreadable file or a malformed GPS block also gives ``None`` (the image
+    itself is checked when it is decoded for its descriptor).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            gps = img.getexif().get_ifd(0x8825)
+    except Exception:  # noqa: BLE001 - any decoder failure means "no GPS here"
+        return None
+    if not gps or 2 not in gps or 4 not in gps:
+        return None
+    try:
+        lat = _dms_to_degrees(gps[2], gps.get(1, "N"))
+        lon = _dms_to_degrees(gps[4], gps.get(3, "E"))
+    except (TypeError, ValueError, ZeroDivisionError):
+        log.warning("%s: malformed EXIF GPS block, treated as missing", path)
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        log.warning("%s: EXIF GPS position (%s, %s) out of range, treated as missing", path, lat, lon)
+        return None
+    return lat, lon
+
+
+def coords_from_exif(paths: Sequence[str | os.PathLike]) -> Coordinates:
+    """Lat/lon coordinates from EXIF GPS (missing rows are NaN)."""
+    values = np.full((len(paths), 2), np.nan)
+    for i, p in enumerate(paths):
+        gps = read_exif_gps(p)
+        if gps is not None:
+            values[i] = gps
+    return Coordinates(values, "latlon")
+
+
+# ----------------------------------------------------------------------------- CSV
+
+
+def _pick(header: list[str], options: Sequence[tuple[str, str]]) -> tuple[int, int] | None:
+    lower = [h.strip().lower() for h in header]
+    for a, b in options:
+        if a in lower and b in lower:
+            return lower.index(a), lower.index(b)
+    return None
+
+
+def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    if not path.is_file():
+        raise DataError(
+            f"coordinate file {path} does not exist (--coords takes auto, none, filenames, exif or a CSV path)"
+        )
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read coordinate file {path}: {exc}") from exc
+    if not rows:
+        raise DataError(f"coordinate file {path} is empty (expected a header row)")
+    return rows[0], rows[1:]
+
+
+def _csv_key_map(paths: Sequence[str | os.PathLike], root: Path | None) -> dict[str, int]:
+    """Keys under which a CSV row may name each image: relative path, absolute path, base name."""
+    keys: dict[str, int] = {}
+    names: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        p = Path(p)
+        keys[str(p)] = i
+        keys[p.as_posix()] = i
+        if root is not None:
+            try:
+                keys[p.relative_to(root).as_posix()] = i
+            except ValueError:
+                pass
+        names.setdefault(p.name, []).append(i)
+    for name, rows in names.items():
+        if len(rows) == 1:
+            keys.setdefault(name, rows[0])
+    return keys
+
+
+def coords_from_csv(
+    csv_path: str | os.PathLike, paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None
+) -> Coordinates:
+    """Coordinates from a CSV with an image column and lat/lon or east/north columns.
+
+    The image column (``image``, ``path``, ``filename``, ``file`` or ``name``)
+    holds a path relative to ``root``, an absolute path, or a base name that is
+    unique among ``paths``. Images without a row get NaN (counted, logged);
+    rows naming no image are counted and logged; a non-numeric value or an
+    image listed twice raises :class:`DataError` naming the row.
+    """
+    path = Path(csv_path)
+    header, rows = _read_csv_rows(path)
+    lower = [h.strip().lower() for h in header]
+    name_col = next((lower.index(c) for c in _NAME_COLUMNS if c in lower), None)
+    if name_col is None:
+        raise DataError(f"{path}: no image column (expected one of {', '.join(_NAME_COLUMNS)}) in header {header}")
+    cols, system = _pick(header, _LATLON_COLUMNS), "latlon"
+    if cols is None:
+        cols, system = _pick(header, _UTM_COLUMNS), "utm"
+    if cols is None:
+        raise DataError(f"{path}: expected columns lat,lon or east,north (utm_east,utm_north) in header {header}")
+    keys = _csv_key_map(paths, Path(root).resolve() if root is not None else None)
+    values = np.full((len(paths), 2), np.nan)
+    seen: dict[int, int] = {}
+    unknown = 0
+    for line, row in enumerate(rows, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) <= max(name_col, *cols):
+            raise DataError(f"{path}, line {line}: expected {len(header)} fields, got {len(row)}")
+        i = keys.get(row[name_col].strip())
+        if i is None:
+            unknown += 1
+            continue
+        if i in seen:
+            raise DataError(f"{path}, line {line}: image {row[name_col]!r} already listed on line {seen[i]}")
+        try:
+            a, b = float(row[cols[0]]), float(row[cols[1]])
+        except ValueError:
+            raise DataError(
+                f"{path}, line {line}: coordinates {row[cols[0]]!r}, {row[cols[1]]!r} are not numbers"
+            ) from None
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise DataError(f"{path}, line {line}: coordinates must be finite, got {a}, {b}")
+        if system == "latlon" and not (-90 <= a <= 90 and -180 <= b <= 180):
+            raise DataError(f"{path}, line {line}: lat/lon ({a}, {b}) out of range")
+        values[i] = (a, b)
+        seen[i] = line
+    if unknown:
+        log.warning("%s: %d row(s) name no image of this set (ignored)", path, unknown)
+    return Coordinates(values, system)
+
+
+# ----------------------------------------------------------------------------- dispatcher
+
+
+def resolve_coords(
+    source: str | os.PathLike | Coordinates | None,
+    paths: Sequence[str | os.PathLike],
+    root: str | os.PathLike | None = None,
+) -> Coordinates:
+    """Coordinates for ``paths`` from ``source``.
+
+    ``source``: ``None``/``"none"`` (no coordinates), ``"auto"`` (@-file-names if
+    every name is one, else none), ``"filenames"``, ``"exif"``, a CSV path, or a
+    ready :class:`Coordinates` with one row per image. Logs how many images
+    lack a coordinate.
+    """
+    if isinstance(source, Coordinates):
+        if len(source) != len(paths):
+            raise DataError(f"got {len(source)} coordinates for {len(paths)} images")
+        coords = source
+    elif source is None or str(source) == "none":
+        return missing(len(paths))
+    elif str(source) == "auto":
+        if paths and all(parse_at_filename(str(p)) is not None for p in paths):
+            coords = coords_from_filenames(paths)
+            log.info("coordinates: read from @-file-names")
+        else:
+            log.info("coordinates: none (file names are not @-names; pass --coords CSV|exif|filenames)")
+            return missing(len(paths))
+    elif str(source) == "filenames":
+        coords = coords_from_filenames(paths)
+    elif str(source) == "exif":
+        coords = coords_from_exif(paths)
+    else:
+        coords = coords_from_csv(source, paths, root)
+    n_missing = int((~coords.present).sum())
+    if n_missing:
+        log.warning("%d of %d image(s) have no coordinates (kept without a position)", n_missing, len(paths))
+    return coords

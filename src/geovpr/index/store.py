@@ -1,0 +1,157 @@
+"""On-disk layout of an index folder and the atomic writes that keep it whole.
+
+::
+
+    INDEX/
+      manifest.json          the commit point: format, model, coordinate system, segments, ANN file
+      seg-00000/             one segment per ``build`` / ``add``
+        descriptors.npy      float32 [n, D] (memory-mapped when searching)
+        coords.npy           float64 [n, 2], NaN where an image has no coordinate
+        images.json          the n image paths (UTF-8 JSON list)
+      ann-00001.faiss        optional approximate index over all segments, in manifest order
+
+A segment folder is first written as ``seg-XXXXX.tmp`` and renamed when
+complete; ``manifest.json`` is replaced atomically (``os.replace``) after
+everything it names exists. A folder or file that the manifest does not name is
+an orphan of an interrupted run and is never read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geovpr.errors import DataError
+
+FORMAT = "geovpr-index"
+VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through a temporary name and ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{path} not found") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is unreadable or corrupt: {exc}") from None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of an index folder; a clear :class:`DataError` for anything else."""
+    folder = Path(folder)
+    partial = partial_dir(folder)
+    if not folder.is_dir():
+        hint = (
+            f" (an interrupted build left {partial}; rerun the same `geovpr index build` command to resume it)"
+            if partial.is_dir() else ""
+        )
+        raise DataError(f"{folder}: no index found{hint}")
+    if not (folder / MANIFEST).is_file():
+        raise DataError(f"{folder}: not a geovpr index (no {MANIFEST}); build one with `geovpr index build`")
+    manifest = read_json(folder / MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(f"{folder / MANIFEST}: not a geovpr index manifest")
+    if int(manifest.get("version", 0)) > VERSION:
+        raise DataError(f"{folder}: index format version {manifest['version']} is newer than this geovpr ({VERSION})")
+    if not manifest.get("complete", False):
+        raise DataError(f"{folder}: index build did not finish; rerun `geovpr index build` to resume it")
+    return manifest
+
+
+def partial_dir(folder: Path) -> Path:
+    """Where ``build`` writes before the final rename: ``<folder>.partial``."""
+    folder = Path(folder)
+    return folder.with_name(folder.name + ".partial")
+
+
+@dataclass
+class Segment:
+    """One segment's arrays (descriptors memory-mapped) and image paths."""
+
+    name: str
+    descriptors: np.ndarray
+    coords: np.ndarray
+    images: list[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_segment(folder: Path, name: str, dim: int, mmap: bool = True) -> Segment:
+    """Read segment ``name``; shapes are checked against the manifest."""
+    seg = Path(folder) / name
+    try:
+        desc = np.load(seg / "descriptors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        coords = np.load(seg / "coords.npy", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{seg}: segment files missing or corrupt ({exc})") from None
+    images = read_json(seg / "images.json")
+    n = len(images)
+    if desc.shape != (n, dim) or coords.shape != (n, 2):
+        raise DataError(
+            f"{seg}: inconsistent segment (descriptors {desc.shape}, coords {coords.shape}, {n} images, dim {dim})"
+        )
+    return Segment(name, desc, coords, [str(p) for p in images])
+
+
+def write_segment(folder: Path, name: str, descriptors: np.ndarray, coords: np.ndarray, images: list[str]) -> None:
+    """Write a complete segment as ``name.tmp`` then rename it to ``name``."""
+    tmp = Path(folder) / f"{name}.tmp"
+    final = Path(folder) / name
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "descriptors.npy", np.ascontiguousarray(descriptors, dtype=np.float32), allow_pickle=False)
+    np.save(tmp / "coords.npy", np.asarray(coords, dtype=np.float64).reshape(-1, 2), allow_pickle=False)
+    write_json_atomic(tmp / "images.json", list(images))
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+
+
+def clean_orphans(folder: Path, manifest: dict[str, Any], keep: set[str] = frozenset()) -> list[str]:
+    """Delete segment/ANN leftovers that ``manifest`` does not name (except ``keep``)."""
+    named = {s["name"] for s in manifest.get("segments", [])}
+    if manifest.get("ann"):
+        named.add(manifest["ann"]["file"])
+    removed = []
+    for entry in Path(folder).iterdir():
+        if entry.name in named or entry.name in keep or entry.name == MANIFEST:
+            continue
+        if entry.name.startswith("seg-") or entry.name.startswith("ann-") or entry.name.startswith(".manifest"):
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry.name)
+    return removed
