@@ -30,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"named protocol, its expected counts are checked ({', '.join(sorted(PROTOCOLS))})")
     p.add_argument("--image-root", default=None, help="root of the image paths of .npy lists (default: their folder)")
     p.add_argument("--positive-radius", type=float, default=25.0, help="metres, inclusive (@-named folders)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per forward pass (default 32; with --head-mode batch: the protocol's reference size)")
+    p.add_argument("--head-mode", choices=("single", "batch"), default=None,
+                   help="InteractHead protocol: each image alone (single, default) or the reference's cross-image batches")
     p.add_argument("--num-workers", type=int, default=0, help="image-decoding worker processes")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
     p.add_argument("--autocast", choices=tuple(_DTYPES), default="none", help="mixed-precision dtype")
@@ -51,6 +54,10 @@ def _load_model(args: argparse.Namespace):
     from geovpr.models.base import Preprocess
 
     model = load_model(args.model, device=args.device)
+    if args.head_mode is not None:
+        if getattr(model, "head_mode", None) is None:
+            raise ConfigError(f"--head-mode {args.head_mode}: model {args.model} has no InteractHead")
+        model.head_mode = args.head_mode
     if args.image_size is not None:
         h, w = args.image_size
         if h < 1 or w < 1:
@@ -92,6 +99,17 @@ def check_device(name: str) -> None:
         raise ConfigError(f"--device {name}: MPS is not available on this machine (use --device cpu)")
 
 
+def _default_batch_size(args: argparse.Namespace) -> int:
+    """32, or SAGE's per-dataset size when the InteractHead runs in ``batch`` mode."""
+    if args.head_mode != "batch":
+        return 32
+    from geovpr.data.protocols import get_protocol
+
+    size = get_protocol(args.protocol).interact_batch_size if args.protocol else 8
+    log.info("InteractHead in batch mode: %d images per forward pass (reference setting)", size)
+    return size
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -100,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from geovpr.eval.results import format_table, write_json
 
     check_device(args.device)
+    if args.batch_size is None:
+        args.batch_size = _default_batch_size(args)
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if any(k < 1 for k in args.recall_values):

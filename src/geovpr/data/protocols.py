@@ -24,20 +24,23 @@ class Protocol:
     positives: str
     npy_prefix: str | None = None
     description: str = ""
+    # SAGE's per-dataset inference batch size for its cross-image InteractHead
+    # (reference ``config.py``), used by ``geovpr eval --head-mode batch``.
+    interact_batch_size: int = 8
 
 
 _ALL = (
     Protocol("nordland_2760", 2760, 27592, "gt.npy: db index within +-1 of 10*i (VPR-Bench/gsv-cities)", "Nordland",
-             "Nordland* of CliqueMining/SALAD/BoQ: 2 760 summer queries vs 27 592 winter references"),
+             "Nordland* of CliqueMining/SALAD/BoQ: 2 760 summer queries vs 27 592 winter references", interact_batch_size=26),
     Protocol("nordland_27592", 27592, 27592, "25 m on mock UTM (+-10 frames)", None,
-             "Nordland** of VPR-datasets-downloader/SAGE: 27 592 winter queries vs summer database"),
-    Protocol("sped", 607, 607, "same index (gt.npy or mock UTM 1000 m apart)", "SPED", "SPED test"),
+             "Nordland** of VPR-datasets-downloader/SAGE: 27 592 winter queries vs summer database", interact_batch_size=26),
+    Protocol("sped", 607, 607, "same index (gt.npy or mock UTM 1000 m apart)", "SPED", "SPED test", interact_batch_size=2),
     Protocol("msls_val", 740, 18871, "pIdx.npy (MSLS 25 m); only queries with positives", "msls_val",
-             "MSLS val, cph + sf, the 740 evaluated queries"),
+             "MSLS val, cph + sf, the 740 evaluated queries", interact_batch_size=16),
     Protocol("pitts30k_test", 6816, 10000, "25 m", "pitts30k_test", "Pittsburgh 30k test"),
     Protocol("pitts30k_val", 7608, 10000, "25 m", "pitts30k_val", "Pittsburgh 30k val"),
     Protocol("pitts250k_test", 8280, 83952, "25 m", "pitts250k_test", "Pittsburgh 250k test"),
-    Protocol("tokyo247", 315, 75984, "25 m", None, "Tokyo 24/7"),
+    Protocol("tokyo247", 315, 75984, "25 m", None, "Tokyo 24/7", interact_batch_size=16),
     Protocol("crossseason", 191, 191, "gt.npy", "CrossSeason", "CrossSeason (gsv-cities extras)"),
     Protocol("essex3in1", 210, 210, "gt.npy (same index)", "ESSEX", "ESSEX3IN1 (gsv-cities extras)"),
     Protocol("inria_holidays", 300, 512, "gt.npy", "Inria", "INRIA Holidays (gsv-cities extras)"),
