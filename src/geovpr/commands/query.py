@@ -65,15 +65,9 @@ def expand_queries(items: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from geovpr.errors import BadImageError
+    from geovpr.commands._common import run_with_bad_image_hint
 
-    try:
-        return _run(args)
-    except BadImageError as exc:
-        if getattr(args, "on_bad_image", "error") == "skip":
-            raise
-        hint = "pass --on-bad-image skip to leave unreadable images out"
-        raise BadImageError(exc.path, f"{exc.reason} ({hint})") from None
+    return run_with_bad_image_hint(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
