@@ -1,0 +1,255 @@
+"""SAGE (Chen et al., ICLR 2026): online geo-visual graph + Greedy Weighted Sampling (GWS).
+
+SAGE's training code was never released; this follows the third-party notes in
+papers.md §B.5/§B.6 and the two readings of §C.2.  **Neither reading is
+confirmed by the authors.**
+
+Online graph: the cluster descriptors (one image per cluster) are re-requested
+from the current model every ``refresh_every`` epochs (default 1); each city
+draw samples an anchor + 15 similar clusters with CliqueMining's
+linear-distance weights (the notes say "cosine"; on unit vectors the Euclidean
+distance is a monotone function of it) and builds the ``d_geo < tau1`` image
+graph over their images.  The graph is materialised per draw (only those
+16-cluster subgraphs are ever used); a "rebuild" is a new descriptor bank.
+
+Affinity: ``W_ij = -d_geo(i, j) * d_vis(i, j)`` (metres x descriptor distance);
+``tau2`` keeps edges with ``W_ij > tau2`` (None keeps all).  Dropped pairs are
+non-edges of a sparse affinity graph: they add 0 to the seed score and a node
+must have a kept edge to every member to join the clique.
+
+GWS: seed ``argmax_i S(i)``, ``S(i) = (1/(N-1)) sum_{j != i} W_ij``; then add
+``argmax_{v not in C} mean_{u in C} W_uv`` until ``|C| = k``.  Ties (within
+1e-9) are broken uniformly at random, so with no visual information (e.g. all
+images of one cluster share a descriptor) GWS reduces to CliqueMining's random
+choice.  If expansion from the best seed cannot reach ``k`` (pruned edges), the
+next-best seeds are tried.
+
+``gws_level="image"`` (recommended default, §C.2): in each draw, take a maximum
+clique of the remaining image graph (it has >= ``min_clique`` = N nodes when any
+such clique exists; otherwise it is the largest clique >= K -- counted as
+``small_clique_fallback``; the notes say "the first clique with >= N nodes" --
+a maximum clique satisfies that whenever possible and is cheap to keep per
+connected component), and let GWS over its images pick the K images of
+the place (instead of a uniform choice); neighbour removal as CliqueMining.
+d_vis between two images is the distance of their *cluster* descriptors (the
+only descriptors the online graph computes), so images of one cluster have
+d_vis = 0 and W = 0; a clique whose images all share one cluster therefore gets
+a uniform K-subset (drawn directly: the same distribution as GWS with random
+tie-breaking).  On GSV-Cities (clusters = places) that is most cliques.
+
+``gws_level="place"``: the draw's candidate places are all places CliqueMining
+extraction yields from the 16 clusters (mutually >= tau1 apart); place nodes
+have the centroid of their K images and the mean cluster descriptor of their
+images; GWS over these nodes selects ``gws_places`` (k, default 4) mutually
+confusable places.  ``groups_per_draw`` (default 1) GWS groups are taken from
+one draw before a new city is drawn (None: until the candidates run out, which
+makes the draw's place set CliqueMining's, only ordered by GWS).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from geovpr.errors import ConfigError
+from geovpr.mining.cliquemining import CliqueMining
+from geovpr.mining.cliques import components_bits, extract_places, k_core, mask_to_bits, max_clique_bits, to_bitsets
+from geovpr.mining.graph import AnchorStream, pairwise_sq
+
+
+def affinity(d_geo: np.ndarray, d_vis: np.ndarray) -> np.ndarray:
+    """SAGE's multiplicative affinity ``W = -d_geo * d_vis`` (elementwise)."""
+    return -(d_geo * d_vis)
+
+
+def _argmax(values: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None, tol: float) -> int:
+    """Index of the maximum of ``values`` over ``mask``; ties within ``tol`` broken by ``rng`` (else lowest)."""
+    idx = np.flatnonzero(mask)
+    vals = values[idx]
+    best = idx[vals >= vals.max() - tol]
+    if rng is None or best.size == 1:
+        return int(best[0])
+    return int(best[rng.integers(best.size)])
+
+
+def greedy_weighted_clique(W: np.ndarray, k: int, adjacency: np.ndarray | None = None,
+                           rng: np.random.Generator | None = None, tol: float = 1e-9) -> np.ndarray:
+    """GWS (seed-and-expand on affinity ``W``): up to ``k`` node indices in the order they were added.
+
+    ``adjacency`` (bool, optional) marks kept edges; non-edges contribute 0 to
+    the seed score and cannot join a clique.  Seeds are tried by decreasing
+    score until an expansion reaches ``k``; otherwise the largest one is returned.
+    """
+    n = W.shape[0]
+    if n == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    adj = np.ones((n, n), dtype=bool) if adjacency is None else adjacency.astype(bool, copy=True)
+    np.fill_diagonal(adj, False)
+    weights = np.where(adj, W, 0.0)
+    score = weights.sum(axis=1) / max(n - 1, 1)
+    tried = np.zeros(n, dtype=bool)
+    best: list[int] = []
+    while not tried.all():
+        seed = _argmax(score, ~tried, rng, tol)
+        tried[seed] = True
+        members = [seed]
+        cand = adj[seed].copy()
+        total = weights[seed].copy()
+        while len(members) < k and cand.any():
+            v = _argmax(total / len(members), cand, rng, tol)
+            members.append(v)
+            cand &= adj[v]
+            cand[v] = False
+            total += weights[v]
+        if len(members) == min(k, n):
+            return np.array(members, dtype=np.int64)
+        if len(members) > len(best):
+            best = members
+    return np.array(best, dtype=np.int64)
+
+
+def descriptor_pdist(desc: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances of a small descriptor set (float32 Gram, float64 result)."""
+    desc = np.asarray(desc, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", desc, desc).astype(np.float64)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (desc @ desc.T).astype(np.float64)
+    np.maximum(d2, 0.0, out=d2)
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2)
+
+
+class SageSampler(CliqueMining):
+    """SAGE batch sampler (see module docstring); CliqueMining's city draws with GWS place choice.
+
+    Extra args: ``tau1`` (geographic threshold, m), ``tau2`` (affinity threshold
+    or None), ``min_clique`` (N, image level), ``gws_level`` ("image" | "place"),
+    ``gws_places`` (k places per GWS group at place level), ``groups_per_draw``
+    (GWS groups per city draw at place level; None = all).  ``stats`` adds
+    ``small_clique_fallback`` and ``gws_failed``.
+    """
+
+    name = "sage"
+
+    def __init__(self, utm: np.ndarray, cities: np.ndarray, clusters: np.ndarray, *, places_per_batch: int = 30,
+                 images_per_place: int = 4, similar_clusters: int = 15, tau1: float = 25.0,
+                 tau2: float | None = None, min_clique: int = 10, gws_level: str = "image", gws_places: int = 4,
+                 batches_per_epoch: int = 2000, seed: int = 0, refresh_every: int = 1,
+                 city_weights: str = "clusters", max_draws_per_batch: int = 1000, dup_tol: float = 1e-3,
+                 blas_threads: int | None = None, groups_per_draw: int | None = 1) -> None:
+        if gws_level not in ("image", "place"):
+            raise ConfigError(f"sage: gws_level must be 'image' or 'place', got {gws_level!r}")
+        if min_clique < images_per_place:
+            raise ConfigError(f"sage: min_clique ({min_clique}) must be >= images_per_place ({images_per_place})")
+        if gws_places < 1:
+            raise ConfigError(f"sage: gws_places must be >= 1, got {gws_places}")
+        self.tau2 = None if tau2 is None else float(tau2)
+        self.min_clique = int(min_clique)
+        self.gws_level = gws_level
+        self.gws_places = int(gws_places)
+        if groups_per_draw is not None and groups_per_draw < 1:
+            raise ConfigError(f"sage: groups_per_draw must be >= 1 or None, got {groups_per_draw}")
+        self.groups_per_draw = groups_per_draw
+        super().__init__(utm, cities, clusters, places_per_batch=places_per_batch, images_per_place=images_per_place,
+                         similar_clusters=similar_clusters, tau=tau1, batches_per_epoch=batches_per_epoch, seed=seed,
+                         refresh_every=refresh_every, city_weights=city_weights,
+                         max_draws_per_batch=max_draws_per_batch, dup_tol=dup_tol, blas_threads=blas_threads)
+        self._counts = {"small_clique_fallback": 0, "gws_failed": 0}
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        self._counts = {"small_clique_fallback": 0, "gws_failed": 0}
+        batches = super().epoch_batches(epoch)
+        self.stats.update(self._counts)
+        return batches
+
+    def _kept(self, W: np.ndarray) -> np.ndarray | None:
+        return None if self.tau2 is None else W > self.tau2
+
+    def _draw(self, city: int, stream: AnchorStream, rng: np.random.Generator, need: int,
+              exclude: np.ndarray | None) -> list[np.ndarray]:
+        rows = self._candidate_rows(city, stream, rng)
+        adjacency, alive = self._graph(rows, exclude)
+        if self.gws_level == "place":
+            return self._draw_places(rows, adjacency, alive, rng, need)
+        return self._draw_images(rows, adjacency, alive, rng, need)
+
+    def _draw_images(self, rows: np.ndarray, adjacency: np.ndarray, alive: np.ndarray,
+                     rng: np.random.Generator, need: int) -> list[np.ndarray]:
+        """Image-level GWS: per place, GWS over a maximum clique of the remaining image graph.
+
+        Maximum cliques are kept per connected component and recomputed only for
+        the component a place was taken from (its neighbours all lie in it).  Ties
+        between components go to the clique with the lowest node.
+        """
+        adj = to_bitsets(adjacency)
+        alive_bits = mask_to_bits(k_core(adjacency, alive, self.K))
+        best = {}
+        for comp in components_bits(adj, alive_bits):
+            clique = max_clique_bits(adj, comp)
+            if len(clique) >= self.K:
+                best[comp] = clique
+        places: list[np.ndarray] = []
+        while len(places) < need and best:
+            comp, clique = max(best.items(), key=lambda kv: (len(kv[1]), -kv[1][0]))
+            if len(clique) < self.min_clique:
+                self._counts["small_clique_fallback"] += 1
+            nodes = np.array(clique, dtype=np.int64)
+            clusters = self.groups.cluster_of_row[rows[nodes]]
+            if (clusters == clusters[0]).all() and (self.tau2 is None or self.tau2 < 0):
+                # one cluster descriptor: W == 0 everywhere, GWS with random ties = a uniform K-subset
+                pick = rng.permutation(nodes.size)[: self.K]
+            else:
+                W = self._image_affinity(rows[nodes])
+                pick = greedy_weighted_clique(W, self.K, self._kept(W), rng)
+            removed = 0
+            if pick.size < self.K:
+                self._counts["gws_failed"] += 1
+                for v in clique:
+                    removed |= 1 << v
+            else:
+                chosen = np.sort(nodes[pick])
+                places.append(rows[chosen])
+                for v in chosen.tolist():
+                    removed |= adj[v]
+            del best[comp]
+            for sub in components_bits(adj, comp & ~removed):
+                clique = max_clique_bits(adj, sub)
+                if len(clique) >= self.K:
+                    best[sub] = clique
+        return places
+
+    def _image_affinity(self, rows: np.ndarray) -> np.ndarray:
+        """W over images: -d_geo * d_vis, d_vis from the images' cluster descriptors (unique clusters only)."""
+        d_geo = np.sqrt(pairwise_sq(self.utm[rows]))
+        uniq, inv = np.unique(self.groups.cluster_of_row[rows], return_inverse=True)
+        if uniq.size == 1:
+            return affinity(d_geo, np.zeros_like(d_geo))
+        d_vis = descriptor_pdist(self.bank.descriptors[uniq])[np.ix_(inv, inv)]
+        return affinity(d_geo, d_vis)
+
+    def _draw_places(self, rows: np.ndarray, adjacency: np.ndarray, alive: np.ndarray,
+                     rng: np.random.Generator, need: int) -> list[np.ndarray]:
+        keys = rng.random(rows.size)
+        cands = [rows[p] for p in extract_places(adjacency, self.K, keys, rows.size, alive)]
+        if not cands:
+            return []
+        stacked = np.stack(cands)
+        centroids = self.utm[stacked].mean(axis=1)
+        clusters = self.groups.cluster_of_row[stacked]
+        if (clusters == clusters[:, :1]).all():  # each place inside one cluster: no K x D gather
+            place_desc = self.bank.descriptors[clusters[:, 0]]
+        else:
+            place_desc = self.bank.descriptors[clusters].mean(axis=1)
+        W = affinity(np.sqrt(pairwise_sq(centroids)), descriptor_pdist(place_desc))
+        kept = self._kept(W)
+        left = np.ones(len(cands), dtype=bool)
+        out: list[np.ndarray] = []
+        groups = 0
+        while len(out) < need and left.any() and (self.groups_per_draw is None or groups < self.groups_per_draw):
+            idx = np.flatnonzero(left)
+            sub_kept = None if kept is None else kept[np.ix_(idx, idx)]
+            pick = greedy_weighted_clique(W[np.ix_(idx, idx)], min(self.gws_places, need - len(out)), sub_kept, rng)
+            if pick.size == 0:
+                self._counts["gws_failed"] += 1
+                break
+            out.extend(cands[i] for i in idx[pick])
+            left[idx[pick]] = False
+            groups += 1
+        return out

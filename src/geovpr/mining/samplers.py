@@ -1,0 +1,157 @@
+"""Batch samplers behind one interface, plus mixing and a config factory.
+
+Every sampler has ``name``, ``epoch_batches(epoch) -> list[int64 [P, K]]`` (the
+GLOBAL batches of the epoch, table rows, place-major; label of a place = its
+position in the batch), ``descriptor_request(epoch) -> rows | None``,
+``set_descriptors(rows, descriptors)`` and ``stats: dict[str, int]``.
+
+Seeding: all randomness of epoch ``e`` comes from
+``np.random.default_rng([seed, e, stream, ...])`` with fixed stream ids per
+purpose (1 batch composition, 2 per-city anchors, 3 representative images,
+4 RandomPlaces).  Batches therefore depend only on (seed, epoch, descriptors):
+every rank and worker calls ``epoch_batches(e)`` itself and takes its share of
+the same global list (e.g. rank r of R takes ``batches[r::R]``) -- there are no
+per-worker seeds to derive.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from geovpr.errors import ConfigError
+from geovpr.mining.cliquemining import CliqueMining
+from geovpr.mining.random_places import RandomPlaces
+from geovpr.mining.sage import SageSampler
+
+
+class BatchSampler(Protocol):
+    """The interface every sampler implements."""
+
+    name: str
+    stats: dict[str, int]
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]: ...
+
+    def descriptor_request(self, epoch: int) -> np.ndarray | None: ...
+
+    def set_descriptors(self, rows: np.ndarray, descriptors: np.ndarray) -> None: ...
+
+
+class RowSubset:
+    """A sampler built on a subset of a table's rows, speaking in the full table's row indices."""
+
+    def __init__(self, sampler: BatchSampler, rows: np.ndarray, table_size: int) -> None:
+        self.sampler = sampler
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.name = sampler.name
+        self._local = np.full(table_size, -1, dtype=np.int64)
+        self._local[self.rows] = np.arange(self.rows.size)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self.sampler.stats
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        return [self.rows[b] for b in self.sampler.epoch_batches(epoch)]
+
+    def descriptor_request(self, epoch: int) -> np.ndarray | None:
+        local = self.sampler.descriptor_request(epoch)
+        return None if local is None else self.rows[local]
+
+    def set_descriptors(self, rows: np.ndarray, descriptors: np.ndarray) -> None:
+        local = self._local[np.asarray(rows, dtype=np.int64)]
+        keep = local >= 0
+        self.sampler.set_descriptors(local[keep], np.asarray(descriptors)[keep])
+
+
+class MixedSampler:
+    """Several samplers per step, e.g. GSV-Cities places + CliqueMining places (reference §1.6).
+
+    ``epoch_steps(epoch)`` returns, per training step, one batch per sub-sampler
+    (each keeps its own ``epoch_batches`` and P); the trainer computes the loss
+    per sub-batch (labels are per sub-batch) and sums.  ``mode="max_size_cycle"``
+    (Lightning's default, what the reference gets) makes the epoch as long as the
+    longest sub-sampler and restarts the shorter ones from their first batch;
+    ``"min_size"`` stops at the shortest.  All sub-samplers index the same table.
+    """
+
+    name = "mixed"
+
+    def __init__(self, samplers: Sequence[BatchSampler], *, mode: str = "max_size_cycle") -> None:
+        if not samplers:
+            raise ConfigError("MixedSampler needs at least one sampler")
+        if mode not in ("max_size_cycle", "min_size"):
+            raise ConfigError(f"MixedSampler mode must be 'max_size_cycle' or 'min_size', got {mode!r}")
+        self.samplers = list(samplers)
+        self.mode = mode
+        self._requests: list[np.ndarray | None] = [None] * len(self.samplers)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {f"{i}.{s.name}.{k}": v for i, s in enumerate(self.samplers) for k, v in s.stats.items()}
+
+    def epoch_steps(self, epoch: int) -> list[list[np.ndarray]]:
+        """Per step, the list of sub-batches (one per sub-sampler, in order)."""
+        parts = [s.epoch_batches(epoch) for s in self.samplers]
+        lengths = [len(p) for p in parts]
+        if min(lengths) == 0:
+            return []
+        steps = max(lengths) if self.mode == "max_size_cycle" else min(lengths)
+        return [[p[i % len(p)] for p in parts] for i in range(steps)]
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """Flattened: the sub-batches of each step stacked (labels would merge: prefer ``epoch_steps``)."""
+        return [np.concatenate(step) for step in self.epoch_steps(epoch)]
+
+    def descriptor_request(self, epoch: int) -> np.ndarray | None:
+        self._requests = [s.descriptor_request(epoch) for s in self.samplers]
+        wanted = [r for r in self._requests if r is not None]
+        return np.unique(np.concatenate(wanted)) if wanted else None
+
+    def set_descriptors(self, rows: np.ndarray, descriptors: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        descriptors = np.asarray(descriptors)
+        order = np.argsort(rows, kind="stable")
+        for sampler, request in zip(self.samplers, self._requests):
+            if request is None:
+                continue
+            pos = order[np.searchsorted(rows[order], request)]
+            sampler.set_descriptors(request, descriptors[pos])
+        self._requests = [None] * len(self.samplers)
+
+
+_NAMES = {"random_places": "random_places", "random": "random_places", "gsv": "random_places",
+          "gsv_cities": "random_places", "cliquemining": "cliquemining", "clique": "cliquemining", "sage": "sage"}
+
+
+def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cfg: Any) -> BatchSampler:
+    """Build a sampler from an ImageTable (``paths, place_ids, utm, cities, clusters`` columns).
+
+    ``name``: "random_places" (aliases "random", "gsv", "gsv_cities"), "cliquemining"
+    ("clique") or "sage"; ``cfg`` = the constructor's keyword arguments.
+    ``rows`` restricts the sampler to those table rows (e.g. the MSLS part of a
+    concatenated table); batches and requests are still full-table row indices.
+    """
+    kind = _NAMES.get(str(name).lower())
+    if kind is None:
+        raise ConfigError(f"unknown sampler {name!r}; expected one of {sorted(set(_NAMES))}")
+    sub = table if rows is None else table.subset(np.asarray(rows))
+    try:
+        if kind == "random_places":
+            sampler: BatchSampler = RandomPlaces(sub.place_ids, sub.cities, **cfg)
+        elif kind == "cliquemining":
+            sampler = CliqueMining(sub.utm, sub.cities, sub.clusters, **cfg)
+        else:
+            sampler = SageSampler(sub.utm, sub.cities, sub.clusters, **cfg)
+    except TypeError as err:
+        raise ConfigError(f"sampler {kind}: {err}") from err
+    if rows is None:
+        return sampler
+    rows = np.asarray(rows)
+    rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+    return RowSubset(sampler, rows, len(table))
+
+
+__all__ = ["BatchSampler", "CliqueMining", "MixedSampler", "RandomPlaces", "RowSubset", "SageSampler",
+           "build_sampler"]
