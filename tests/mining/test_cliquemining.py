@@ -159,7 +159,33 @@ def test_city_weights(mode, mining):
     assert abs(first - expect) < 4 * np.sqrt(expect * (1 - expect) / 600)
 
 
-def test_draw_limit_raises_instead_of_looping(data, mining):
-    s = make(data, mining, places_per_batch=60, max_draws_per_batch=1)  # one draw yields at most 16 places
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_draw_limit_raises_instead_of_looping(data, mining, prefetch):
+    # one draw yields at most 16 places; with prefetch the background pool must not hold the error up
+    s = make(data, mining, places_per_batch=60, max_draws_per_batch=1, prefetch=prefetch)
     with pytest.raises(DataError, match=r"after 1 city draws: places needed 60, got \d+; cliques available 60"):
         s.epoch_batches(0)
+
+
+def test_batches_independent_of_threads_chunks_and_prefetch(data, mining, monkeypatch):
+    """BLAS thread count, GEMM chunk sizes and background prefetching only schedule work."""
+    import geovpr.mining.graph as graph
+
+    def epoch(**kw):
+        utm, city, cluster = data
+        s = CliqueMining(utm, city, cluster, places_per_batch=12, batches_per_epoch=20, seed=7, tau=TAU, **kw)
+        rows = s.descriptor_request(0)
+        s.set_descriptors(rows, mining.unit_descriptors(len(rows), dim=256, seed=4))  # GEMMs big enough to thread
+        return s.epoch_batches(0), s.stats
+
+    ref, stats = epoch(blas_threads=1, prefetch=False)
+    assert stats["distance_rows"] >= stats["draws"]
+    for kw in ({"blas_threads": 2, "prefetch": False}, {"blas_threads": 1, "prefetch": True},
+               {"blas_threads": 2, "prefetch": True}):
+        got, _ = epoch(**kw)
+        assert all(np.array_equal(x, y) for x, y in zip(ref, got)), kw
+    for lo, hi in ((1, 3), (500, 500)):
+        monkeypatch.setattr(graph, "MIN_CHUNK", lo)
+        monkeypatch.setattr(graph, "MAX_CHUNK", hi)
+        got, _ = epoch(blas_threads=2, prefetch=True)
+        assert all(np.array_equal(x, y) for x, y in zip(ref, got)), (lo, hi)

@@ -117,3 +117,23 @@ def test_successive_sample_dominant_weight_terminates():
     w = np.array([1e12] + [1.0] * 20)
     got = successive_sample(w, 15, np.random.default_rng(0))
     assert len(set(got.tolist())) == 15 and 0 in got
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_anchor_stream_chunks_and_prefetch_keep_anchors_and_rows(prefetch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = np.random.default_rng(0).standard_normal((300, 96)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sq = np.einsum("ij,ij->i", x, x)
+    plain = AnchorStream(np.random.default_rng([4, 5]), x, sq)  # default: chunks of 64
+    with ThreadPoolExecutor(1) as pool:
+        varied = AnchorStream(np.random.default_rng([4, 5]), x, sq, executor=pool if prefetch else None)
+        wanted = np.random.default_rng(1).integers(1, 700, 400)  # expectations far off in both directions
+        for step in range(400):
+            varied.expected = float(wanted[step])
+            (ia, ra), (ib, rb) = plain.next(), varied.next()
+            assert ia == ib  # same anchor sequence whatever the chunking
+            np.testing.assert_allclose(rb, ra, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(rb, np.linalg.norm(x - x[ib], axis=1), atol=5e-3)
+    assert varied.rows_computed >= 400 and plain.rows_computed == 448

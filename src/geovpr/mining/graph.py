@@ -6,6 +6,7 @@ distances); ``geovpr.geo.radius_neighbors`` is inclusive and is not used here.
 """
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,11 @@ from geovpr.mining.cliques import clique_through, extract_places
 #: anchors are drawn from a city's stream in blocks of this size (part of the
 #: definition of the random sequence: changing it changes the batches)
 ANCHOR_BLOCK = 64
+
+#: distance rows are computed in GEMM chunks of this many consecutive anchors at least / at most
+#: (scheduling only: see ``AnchorStream``)
+MIN_CHUNK = 32
+MAX_CHUNK = 512
 
 #: components larger than this are not expanded densely by ``available_places``
 _DENSE_LIMIT = 6000
@@ -140,10 +146,7 @@ def successive_sample(weights: np.ndarray, count: int, rng: np.random.Generator)
     while len(found) < count:
         cum = np.cumsum(w)
         draws = np.searchsorted(cum, rng.random(count - len(found)) * cum[-1], side="right")
-        draws = np.minimum(draws, w.size - 1)
-        _, first = np.unique(draws, return_index=True)
-        for i in np.sort(first):
-            v = int(draws[i])
+        for v in np.minimum(draws, w.size - 1).tolist():  # in draw order; a repeat finds its weight zeroed
             if w[v] > 0:
                 found.append(v)
                 w[v] = 0.0
@@ -170,27 +173,101 @@ def sample_similar(distances: np.ndarray, anchor: int, count: int, rng: np.rando
 class AnchorStream:
     """A city's sequence of uniform anchor clusters with their descriptor-distance rows.
 
-    Anchors come from ``rng`` in blocks of :data:`ANCHOR_BLOCK`; the distance
-    rows of a whole block are computed by one float32 GEMM when the block is
-    started (compute-bound; smaller GEMMs are memory-bound on 8448-d descriptors).
+    Anchors come from ``rng`` in blocks of :data:`ANCHOR_BLOCK` (this fixes the
+    random sequence).  Their distance rows are computed separately, one float32
+    GEMM per *chunk* of consecutive anchors; chunks only schedule work.  The
+    caller keeps :attr:`expected` at the number of anchors it still expects to
+    take from this stream, and a chunk is sized to it (clamped to
+    [:data:`MIN_CHUNK`, :data:`MAX_CHUNK`]).  A GEMM of ``m`` anchors reads the
+    city's whole descriptor block, so large ``m`` is much more efficient per row
+    than 64 on 8448-d descriptors (measured ~50 → ~90 GFLOPS on one core), while
+    an overestimate only costs unused rows (counted in :attr:`rows_computed`).
+
+    With an ``executor`` (e.g. a one-thread pool), the next chunk is computed in
+    the background while the caller works, as soon as ``expected`` exceeds the
+    rows already computed (checked at each :meth:`next` and by :meth:`prefetch`).
+    numpy releases the GIL during the GEMM, so this overlaps the products with
+    the caller's Python work on a second core.  A chunk the executor has not started
+    when it is needed is computed by the caller instead (same call, same values).
+
+    With numpy's OpenBLAS a row's values do not depend on the chunk it was
+    computed in nor on the BLAS thread count (tested), so the batches depend on
+    neither the chunking nor the prefetching.  With a BLAS where they differed in
+    the last bit, the batches would still be a deterministic function of (seed,
+    epoch, descriptors, BLAS build, thread count): chunk sizes and prefetch
+    decisions depend only on the sampling itself, never on timing.
     """
 
-    def __init__(self, rng: np.random.Generator, block: np.ndarray, sq_norms: np.ndarray) -> None:
+    def __init__(self, rng: np.random.Generator, block: np.ndarray, sq_norms: np.ndarray,
+                 executor: Executor | None = None) -> None:
         self._rng = rng
         self._block = block
         self._sq = sq_norms
-        self._anchors = np.zeros(0, dtype=np.int64)
-        self._rows = np.zeros((0, block.shape[0]), dtype=np.float32)
+        self._executor = executor
+        self._anchors = np.zeros(0, dtype=np.int64)  # all drawn so far (a multiple of ANCHOR_BLOCK)
+        self._rows = np.zeros((0, block.shape[0]), dtype=np.float32)  # rows of anchors[_start:_start + len]
+        self._start = 0
         self._pos = 0
+        self._pending: tuple[int, Future] | None = None  # (count, rows of the chunk after the current one)
+        #: anchors the caller still expects to take, the next one included (sizes the next GEMM chunk)
+        self.expected: float = ANCHOR_BLOCK
+        #: distance rows computed or scheduled so far (>= anchors served; the excess is the unused tail)
+        self.rows_computed = 0
+
+    def _queries(self, start: int, count: int) -> np.ndarray:
+        """Anchors ``start .. start + count - 1``, drawing blocks from the rng as needed."""
+        missing = start + count - self._anchors.size
+        if missing > 0:
+            blocks = [self._rng.integers(0, self._block.shape[0], size=ANCHOR_BLOCK)
+                      for _ in range(-(-missing // ANCHOR_BLOCK))]
+            self._anchors = np.concatenate([self._anchors, *blocks])
+        return self._anchors[start : start + count]
+
+    def _chunk(self, wanted: float) -> int:
+        return int(min(max(np.ceil(wanted), MIN_CHUNK), MAX_CHUNK))
+
+    def prefetch(self) -> None:
+        """Schedule the chunk after the computed rows on the executor, if ``expected`` asks for more rows.
+
+        Called by :meth:`next` before each anchor is taken (and by the caller to
+        start the first chunk early); ``expected`` counts that anchor.
+        """
+        if self._executor is None or self._pending is not None:
+            return
+        end = self._start + self._rows.shape[0]
+        wanted = self.expected - (end - self._pos)
+        if wanted < 1:
+            return
+        count = self._chunk(wanted)
+        queries = self._queries(end, count)
+        self._pending = (count, self._executor.submit(descriptor_distances, self._block, self._sq, queries))
+        self.rows_computed += count
+
+    def _advance(self) -> None:
+        """Make the chunk after the current one current (the scheduled one, or a new one sized to ``expected``)."""
+        start = self._start + self._rows.shape[0]
+        if self._pending is not None:
+            count, future = self._pending
+            self._pending = None
+            if future.cancel():  # not started yet: compute it here rather than wait in the queue
+                rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
+            else:
+                rows = future.result()
+        else:
+            count = self._chunk(self.expected)
+            rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
+            self.rows_computed += count
+        self._start, self._rows = start, rows
 
     def next(self) -> tuple[int, np.ndarray]:
         """The next anchor (local cluster index) and its distances to all clusters of the city."""
-        if self._pos == self._anchors.size:
-            self._anchors = self._rng.integers(0, self._block.shape[0], size=ANCHOR_BLOCK)
-            self._rows = descriptor_distances(self._block, self._sq, self._anchors)
-            self._pos = 0
+        i = self._pos - self._start
+        if i == self._rows.shape[0]:
+            self._advance()
+            i = 0
+        self.prefetch()
         self._pos += 1
-        return int(self._anchors[self._pos - 1]), self._rows[self._pos - 1]
+        return int(self._anchors[self._pos - 1]), self._rows[i]
 
 
 def _strict_pairs(xy: np.ndarray, tau: float) -> np.ndarray:
