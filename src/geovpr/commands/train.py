@@ -1,0 +1,44 @@
+"""``geovpr train --recipe FILE [key=value ...] [--out DIR]``: train (or resume) a model from a recipe."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model from a recipe (resumes from OUT/checkpoints/last.ckpt when present)",
+        description="Train a VPR model as a YAML recipe says. Overrides use dotted keys, e.g. "
+        "data.sources.gsv.path=/data/gsv_cities train.lr=1e-4 variant=vitl_ih. Re-running the same "
+        "command after an interruption resumes from the last checkpoint.",
+    )
+    parser.add_argument("--recipe", required=True, help="recipe YAML file (see recipes/)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides (dotted keys)")
+    parser.add_argument("--out", default=None, help="output folder (default: runs/<recipe name>)")
+    parser.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geovpr.train.recipe import resolve_recipe
+
+    cfg = resolve_recipe(args.recipe, args.overrides)
+    if args.print_recipe:
+        import yaml
+
+        print(yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), sort_keys=False), end="")
+        return 0
+    from geovpr.train.api import fit
+
+    out = Path(args.out) if args.out else Path("runs") / str(cfg["name"])
+    result = fit(args.recipe, out, overrides=args.overrides)
+    log.info("model written to %s", out / "model")
+    for name, res in result.metrics.items():
+        if isinstance(res, dict) and "recall" in res:
+            print(name + "\t" + "\t".join(f"R@{k} {100 * float(v):.2f}" for k, v in res["recall"].items()))
+    return 0
