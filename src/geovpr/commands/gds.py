@@ -1,0 +1,148 @@
+"""``geovpr gds``: geographic distance sensitivity analysis (our own GDS design, see geovpr.eval.gds).
+
+Examples::
+
+    geovpr gds --data city/eval --model runs/sage/model --out gds/sage
+    geovpr gds --data city/eval --descriptors desc.npz --out gds/sage
+
+A descriptor file is an ``.npz`` with float arrays ``database`` ``[Nd, D]`` and
+``queries`` ``[Nq, D]`` (rows in the evaluation set's file order), and optional
+``database_utm``/``queries_utm`` ``[N, 2]`` (then ``--data`` may be left out).
+``--save-descriptors`` writes exactly that file from a model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geovpr.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+DB_KEYS = ("database", "db", "db_descriptors")
+Q_KEYS = ("queries", "query", "query_descriptors")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "gds", help="geographic distance sensitivity of a model or descriptor file (our own GDS design)",
+        description="Descriptor vs geographic distance, pairwise mis-ordering and top-k ordering "
+                    "(geovpr's own GDS definition; the SAGE paper's equation is not public).",
+    )
+    p.add_argument("--data", default=None, help="evaluation set with coordinates (@-named database/ + queries/, ...)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="built-in name or checkpoint path")
+    src.add_argument("--descriptors", help=".npz with 'database' and 'queries' descriptors (+ optional *_utm)")
+    p.add_argument("--out", required=True, help="output folder: gds.json, gds.png")
+    p.add_argument("--name", default=None, help="label of the model in the plot (default: model/file name)")
+    p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None)
+    p.add_argument("--protocol", default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--on-bad-image", choices=("error", "skip"), default="error")
+    p.add_argument("--max-distance", type=float, default=100.0, help="curve range in metres")
+    p.add_argument("--bin-size", type=float, default=5.0, help="curve bin width in metres")
+    p.add_argument("--slope-range", type=float, default=25.0, help="slope fitted over pairs closer than this")
+    p.add_argument("--radius", type=float, default=25.0, help="mis-ordering: database images within this radius")
+    p.add_argument("--gap-bin", type=float, default=2.5, help="mis-ordering: distance-gap bin width in metres")
+    p.add_argument("-k", "--top-k", type=int, default=10, help="top-k ordering error and Kendall tau")
+    p.add_argument("--save-descriptors", action="store_true", help="also write descriptors.npz (with --model)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device: str = "cpu",
+                      on_bad_image: str = "error", progress: bool = True) -> dict[str, np.ndarray]:
+    """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
+    from geovpr.eval.extract import extract_descriptors
+
+    if eval_set.db_utm is None or eval_set.query_utm is None:
+        raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
+    kw = dict(batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=progress)
+    db = extract_descriptors(model, eval_set.db_paths, desc="database", **kw)
+    qs = extract_descriptors(model, eval_set.query_paths, desc="queries", **kw)
+    return {"database": db.descriptors, "queries": qs.descriptors,
+            "database_utm": np.asarray(eval_set.db_utm)[db.kept], "queries_utm": np.asarray(eval_set.query_utm)[qs.kept]}
+
+
+def _pick(arrays: Any, keys: tuple[str, ...], path: Path) -> np.ndarray:
+    for k in keys:
+        if k in arrays:
+            return np.asarray(arrays[k], dtype=np.float32)
+    raise DataError(f"{path}: no array named one of {list(keys)}; found {list(arrays.keys())}")
+
+
+def load_descriptor_file(path: str | Path, eval_set: Any | None) -> dict[str, np.ndarray]:
+    """Read a descriptor ``.npz``; coordinates from the file or else from ``eval_set``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: descriptor file not found")
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    out = {"database": _pick(arrays, DB_KEYS, path), "queries": _pick(arrays, Q_KEYS, path)}
+    if "database_utm" in arrays and "queries_utm" in arrays:
+        out["database_utm"], out["queries_utm"] = arrays["database_utm"], arrays["queries_utm"]
+    elif eval_set is None:
+        raise ConfigError(f"{path} has no database_utm/queries_utm arrays: pass --data with the evaluation set")
+    elif eval_set.db_utm is None or eval_set.query_utm is None:
+        raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
+    else:
+        out["database_utm"], out["queries_utm"] = np.asarray(eval_set.db_utm), np.asarray(eval_set.query_utm)
+    for part in ("database", "queries"):
+        if len(out[part]) != len(out[f"{part}_utm"]):
+            raise DataError(f"{path}: {len(out[part])} {part} descriptors but {len(out[part + '_utm'])} coordinates "
+                            "(rows must follow the evaluation set's file order)")
+    return out
+
+
+def summary_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Markdown table of GDS summary scalars, one row per model."""
+    keys = list(next(iter(summaries.values())))
+    lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, s in summaries.items():
+        lines.append(f"| {name} | " + " | ".join("n/a" if s[k] is None else f"{s[k]:.4f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geovpr.eval.gds import gds_report
+    from geovpr.eval.visualize import plot_gds
+
+    eval_set = None
+    if args.data:
+        from geovpr.data.eval_set import load_eval_set
+
+        eval_set = load_eval_set(args.data, format=args.format, protocol=args.protocol)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.model:
+        if eval_set is None:
+            raise ConfigError("--model needs --data (the images to describe)")
+        from geovpr.models.factory import load_model
+
+        model = load_model(args.model, device=args.device)
+        arrays = model_descriptors(model, eval_set, batch_size=args.batch_size, device=args.device,
+                                   on_bad_image=args.on_bad_image, progress=not args.no_progress)
+        if args.save_descriptors:
+            np.savez(out / "descriptors.npz", **arrays)
+        name = args.name or Path(args.model).name
+    else:
+        arrays = load_descriptor_file(args.descriptors, eval_set)
+        name = args.name or Path(args.descriptors).stem
+    report = gds_report(arrays["queries"], arrays["database"], arrays["queries_utm"], arrays["database_utm"],
+                        max_distance=args.max_distance, bin_size=args.bin_size, slope_range=args.slope_range,
+                        radius=args.radius, gap_bin=args.gap_bin, k=args.top_k)
+    report["model"] = name
+    (out / "gds.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot_gds({name: report}, out / "gds.png")
+    sys.stdout.write(summary_table({name: report["summary"]}) + "\n")
+    log.info("GDS written to %s (gds.json, gds.png)", out)
+    return 0

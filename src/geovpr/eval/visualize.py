@@ -1,0 +1,131 @@
+"""Plots (matplotlib, Agg backend: no display needed) and the retrieval grid picture (PIL)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+GOOD = (40, 170, 60)
+BAD = (210, 40, 40)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_gds(reports: dict[str, dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Three panels per :func:`geovpr.eval.gds.gds_report`: descriptor-vs-geo curve (mean ± std),
+    mis-ordering probability vs distance gap, and top-k ordering error / Kendall τ."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    names = list(reports)
+    for name in names:
+        curve = reports[name]["curve"]
+        edges = np.asarray(curve["bin_edges_m"])
+        centres = (edges[:-1] + edges[1:]) / 2
+        mean = np.array([np.nan if m is None else m for m in curve["mean"]])
+        std = np.array([np.nan if s is None else s for s in curve["std"]])
+        line, = axes[0].plot(centres, mean, marker="o", ms=3, label=name)
+        axes[0].fill_between(centres, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+        mis = reports[name]["misordering"]
+        gaps = np.asarray(mis["gap_edges_m"])
+        prob = [np.nan if p is None else p for p in mis["probability"]]
+        axes[1].plot((gaps[:-1] + gaps[1:]) / 2, prob, marker="o", ms=3, label=name)
+    axes[0].set(xlabel="geographic distance (m)", ylabel="descriptor L2 distance", title="descriptor vs geographic distance")
+    axes[1].axhline(0.5, color="grey", ls="--", lw=1)
+    axes[1].set(xlabel="geographic distance gap (m)", ylabel="P(mis-ordered)", title="pairwise mis-ordering (≤ 25 m)",
+                ylim=(0, 0.6))
+    err = [reports[n]["topk"]["ordering_error"] or 0.0 for n in names]
+    tau = [reports[n]["topk"]["kendall_tau"] or 0.0 for n in names]
+    x = np.arange(len(names))
+    axes[2].bar(x - 0.2, err, 0.4, label="ordering error")
+    axes[2].bar(x + 0.2, tau, 0.4, label="Kendall τ")
+    axes[2].set_xticks(x, names, rotation=20)
+    k = reports[names[0]]["topk"]["k"] if names else 10
+    axes[2].set(title=f"top-{k} ordering", ylim=(-1, 1))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Geographic distance sensitivity (geovpr's own GDS definition)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_recalls(results: dict[str, dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Recall@K curves, one line per model, from ``{name: {"recall": {"1": …, "5": …}}}``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for name, res in results.items():
+        ks = sorted(int(k) for k in res["recall"])
+        ax.plot(ks, [100 * res["recall"][str(k)] for k in ks], marker="o", label=name)
+    ax.set(xlabel="K", ylabel="Recall@K (%)", title="Recall@K", ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class GridRow:
+    """One row of the retrieval grid: a query and its top matches (path or PIL image each)."""
+
+    query: Any
+    matches: Sequence[Any]
+    distances_m: Sequence[float]
+    correct: Sequence[bool]
+    label: str = "query"
+    extra: dict = field(default_factory=dict)
+
+
+def grid_size(n_rows: int, k: int, *, thumb: int = 96, pad: int = 4, caption: int = 14) -> tuple[int, int]:
+    """Pixel size ``(width, height)`` of a grid of ``n_rows`` queries with ``k`` matches each."""
+    return pad + (k + 1) * (thumb + pad) + pad, pad + n_rows * (thumb + caption + pad)
+
+
+def _thumb(item: Any, size: int) -> Image.Image:
+    img = item if isinstance(item, Image.Image) else Image.open(item)
+    return img.convert("RGB").resize((size, size), Image.BILINEAR)
+
+
+def retrieval_grid(rows: Sequence[GridRow], path: str | os.PathLike, *, thumb: int = 96, pad: int = 4,
+                   caption: int = 14) -> Path:
+    """Write a PNG: each row shows the query, a gap, then its top-k matches framed green (correct) or red,
+    captioned with their distance to the query in metres. Size is :func:`grid_size`."""
+    k = max((len(r.matches) for r in rows), default=0)
+    width, height = grid_size(len(rows), k, thumb=thumb, pad=pad, caption=caption)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    for r, row in enumerate(rows):
+        y = pad + r * (thumb + caption + pad)
+        canvas.paste(_thumb(row.query, thumb), (pad, y))
+        draw.text((pad, y + thumb + 1), row.label[: thumb // 6], fill=(0, 0, 0), font=font)
+        for j, (item, dist, ok) in enumerate(zip(row.matches, row.distances_m, row.correct)):
+            x = 2 * pad + (j + 1) * (thumb + pad)
+            canvas.paste(_thumb(item, thumb), (x, y))
+            colour = GOOD if ok else BAD
+            draw.rectangle([x, y, x + thumb - 1, y + thumb - 1], outline=colour, width=3)
+            draw.text((x, y + thumb + 1), f"{dist:.0f} m" if np.isfinite(dist) else "? m", fill=colour, font=font)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path
