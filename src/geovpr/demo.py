@@ -74,8 +74,8 @@ def sampler_config(name: str, cfg: DemoConfig) -> dict[str, Any]:
 
 
 def model_config() -> dict[str, Any]:
-    """Train every ViT block (the patch embedding stays at its random init: it is always frozen)."""
-    return {"backbone": {"num_trainable_blocks": 2}}
+    """Train the whole tiny ViT from scratch: every block and the patch embedding / tokens."""
+    return {"backbone": {"num_trainable_blocks": 2, "train_embeddings": True}}
 
 
 def demo_recipe(name: str, train_root: Path, cfg: DemoConfig) -> dict[str, Any]:

@@ -244,6 +244,9 @@ class DINOv2Backbone(nn.Module):
       ``no_grad`` (N = 0 freezes every block — the reference's ``blocks[-0:]`` bug is not kept).
     * ``norm_layer``: apply the final LayerNorm (trainable when used).
     * ``num_recalib_blocks``: SAGE DPN recalibration after each of the last K blocks.
+    * ``train_embeddings``: also train the patch embedding, CLS/register tokens and positional
+      table (off in every released recipe, where they stay at the pretrained values; on for
+      models trained from scratch, e.g. the demo — a random frozen patch embedding cripples them).
     """
 
     def __init__(
@@ -255,6 +258,7 @@ class DINOv2Backbone(nn.Module):
         return_token: bool = True,
         num_recalib_blocks: int = 0,
         dpn_hidden: int = 16,
+        train_embeddings: bool = False,
     ) -> None:
         super().__init__()
         depth = vit.depth
@@ -267,6 +271,7 @@ class DINOv2Backbone(nn.Module):
         self.norm_layer = norm_layer
         self.return_token = return_token
         self.num_recalib_blocks = num_recalib_blocks
+        self.train_embeddings = train_embeddings
         self.gpn_norms = nn.ModuleList(DPN(vit.embed_dim, dpn_hidden) for _ in range(num_recalib_blocks))
         self._freeze()
 
@@ -281,12 +286,14 @@ class DINOv2Backbone(nn.Module):
                 p.requires_grad_(int(name.split(".")[1]) >= depth - n)
             elif name.startswith("norm."):
                 p.requires_grad_(self.norm_layer)
-            else:
-                p.requires_grad_(False)
+            else:  # patch embedding, tokens, positions (mask_token is never used)
+                p.requires_grad_(self.train_embeddings and name != "mask_token")
 
     def _first_grad_block(self) -> int:
         """Index of the first block whose output needs a graph (trainable block or DPN after it)."""
         depth = self.model.depth
+        if self.train_embeddings:
+            return 0
         return min(depth - self.num_trainable_blocks, depth - self.num_recalib_blocks)
 
     def forward_features(self, x: Tensor) -> dict[str, Tensor]:
@@ -296,7 +303,8 @@ class DINOv2Backbone(nn.Module):
         first_grad = self._first_grad_block()
         exponents: list[Tensor] = []
         recalib_from = vit.depth - self.num_recalib_blocks
-        with torch.no_grad():  # patch embedding, CLS and positions are always frozen
+        embed_ctx = contextlib.nullcontext() if self.train_embeddings else torch.no_grad()
+        with embed_ctx:  # patch embedding, CLS and positions: frozen unless train_embeddings
             tokens = vit.prepare_tokens(x)
         for i, blk in enumerate(vit.blocks):
             ctx = torch.no_grad() if i < first_grad else contextlib.nullcontext()
@@ -340,6 +348,7 @@ class DINOv2Backbone(nn.Module):
             "return_token": self.return_token,
             "num_recalib_blocks": self.num_recalib_blocks,
             "dpn_hidden": self.gpn_norms[0].hidden if self.num_recalib_blocks else 16,
+            "train_embeddings": self.train_embeddings,
         }
 
 
@@ -347,7 +356,9 @@ VIT_KEYS = (
     "embed_dim", "depth", "num_heads", "mlp_ratio", "patch_size", "img_size", "num_register_tokens",
     "ffn_layer", "interpolate_offset", "interpolate_antialias",
 )
-BACKBONE_KEYS = ("num_trainable_blocks", "norm_layer", "return_token", "num_recalib_blocks", "dpn_hidden")
+BACKBONE_KEYS = (
+    "num_trainable_blocks", "norm_layer", "return_token", "num_recalib_blocks", "dpn_hidden", "train_embeddings",
+)
 
 
 def vit_config(variant: str, *, registers: bool = False) -> dict[str, Any]:
