@@ -99,7 +99,7 @@ def recipe(name: str, folder: Path, args: argparse.Namespace) -> dict:
         "name": f"nordland_{name}",
         "seed": args.seed,
         "model": {"arch": "tiny_vit_gem", "options": {"image_size": [56, 112]},
-                  "config": {"backbone": {"num_trainable_blocks": 2}}},
+                  "config": {"backbone": {"num_trainable_blocks": 2, "train_embeddings": True}}},
         "data": {"sources": sampler_sources(name, folder, args.places, args.tau, spe)},
         "train": {"image_size": [56, 112], "epochs": args.epochs, "steps_per_epoch": spe, "lr": args.lr,
                   "weight_decay": 1e-4, "scheduler": {"name": "none"}, "accelerator": "cpu",
