@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except GeovprError as exc:
         log.error("%s", exc)
         return 2
+    except OSError as exc:  # a file or folder the user named cannot be used (exists, no permission, disk full)
+        log.error("%s", exc)
+        return 2
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+
+from geovpr.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from geovpr.demo import DEMO, QUICK, results_table, run_demo
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ConfigError(f"--out {args.out} exists and is not a folder")
+    for name, value in (("--epochs", args.epochs), ("--steps-per-epoch", args.steps_per_epoch)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
     cfg = QUICK if args.quick else DEMO
     changes = {"seed": args.seed, "device": args.device, "progress": not args.no_progress}
     if args.epochs is not None:
