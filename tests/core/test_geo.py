@@ -69,3 +69,17 @@ def test_radius_pairs_match_brute_force() -> None:
     got = {tuple(p) for p in radius_pairs(xy, 25.0).tolist()}
     assert got == brute
     assert len(brute) > 100
+
+
+def test_utm_to_latlon_inverts_the_projection() -> None:
+    from geovpr.geo import utm_to_latlon
+
+    rng = np.random.default_rng(1)
+    lat = rng.uniform(-60, 70, 200)
+    lon0 = (33 - 1) * 6 - 180 + 3
+    lon = lon0 + rng.uniform(-2.9, 2.9, 200)
+    xy = latlon_to_utm(lat, lon, zone=33)
+    for hemisphere in (True, False):
+        rows = lat >= 0 if hemisphere else lat < 0
+        back_lat, back_lon = utm_to_latlon(xy[rows, 0], xy[rows, 1], 33, northern=hemisphere)
+        assert np.abs(back_lat - lat[rows]).max() < 1e-7 and np.abs(back_lon - lon[rows]).max() < 1e-7
