@@ -4,7 +4,7 @@
 2. train the same tiny DINOv2-architecture ViT from scratch once per sampler
    (RandomPlaces, CliqueMining, SAGE), same seed and number of steps, through
    :func:`geovpr.train.api.fit`;
-3. evaluate each on the held-out district under an unseen appearance condition
+3. evaluate each on the held-out district (never seen in training) under a different appearance condition
    (Recall@K via :func:`geovpr.eval.evaluate.evaluate`, GDS via
    :func:`geovpr.eval.gds.gds_report`), plus two untrained baselines;
 4. write ``results.json`` (``{sampler: {"recall": {...}, "gds": {...}}}``),
@@ -237,7 +237,7 @@ def _write_report(out: Path, cfg: DemoConfig, city: Any, results: dict, t_city: 
         "# geovpr demo on the synthetic city", "",
         f"City: {city.num_train_images} training images ({city.num_train_places} places, cities {', '.join(city.cities)}), "
         f"evaluation district: {city.num_database} database ({DATABASE_CONDITION}) / {city.num_queries} queries "
-        f"({QUERY_CONDITION}, a condition never seen in training: {', '.join(TRAIN_CONDITIONS)}); "
+        f"({QUERY_CONDITION}; training districts seen under {', '.join(TRAIN_CONDITIONS)}); "
         f"{city.image_size[0]} px images, seed {cfg.seed}.", "",
         f"Model: `{cfg.arch}` from scratch at {cfg.train_image_size} px, {cfg.epochs} epochs x {cfg.steps_per_epoch} "
         f"steps of {cfg.places_per_batch} places x {cfg.images_per_place} images, AdamW lr {cfg.lr}, MS loss. "

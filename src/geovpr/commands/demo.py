@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo", help="train and compare RandomPlaces / CliqueMining / SAGE on a generated synthetic city",
         description="Generate a synthetic city, train a tiny ViT from scratch with each sampler for the same "
-                    "number of steps, evaluate on a held-out district under an unseen condition, and write "
+                    "number of steps, evaluate on a held-out district under a different appearance condition, and write "
                     "results.json, report.md, recall.png, gds.png and retrieval_grid.png into --out.",
     )
     p.add_argument("--out", required=True, help="output folder")
