@@ -10,6 +10,7 @@ images is logged (and returned by :func:`drop_small_places`).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -109,7 +110,7 @@ def read_gsv_cities(
     unreadable image is reported when it is loaded).
     """
     root = Path(root)
-    tables, offset = [], 0
+    tables = []
     for city, csv in _city_files(root / "Dataframes", (".csv",), cities):
         df = _read_csv(csv)
         require_columns(df, GSV_COLUMNS, csv)
@@ -120,11 +121,10 @@ def read_gsv_cities(
         names = [gsv_image_name(r) for r in df[list(GSV_COLUMNS)].to_dict("records")]
         paths = [str(root / "Images" / str(cid) / n) for cid, n in zip(df["city_id"], names)]
         utm = latlon_to_utm(df["lat"].to_numpy(np.float64), df["lon"].to_numpy(np.float64))
-        tables.append(ImageTable(paths, local + offset, utm, np.full(len(df), city, dtype=object), source=str(csv)))
-        offset += int(local.max(initial=-1)) + 1
+        tables.append(ImageTable(paths, local, utm, np.full(len(df), city, dtype=object), source=str(csv)))
     if not tables:
         raise DataError(f"{root / 'Dataframes'}: no city CSV files found")
-    table = _stack(tables, f"gsv_cities:{root}")
+    table = dataclasses.replace(ImageTable.concat(tables), source=f"gsv_cities:{root}")
     return drop_small_places(table, min_img_per_place)[0]
 
 
@@ -143,7 +143,7 @@ def read_gsv_xs(
     """
     directory = Path(directory)
     images_root = Path(images_root) if images_root is not None else directory
-    tables, offset = [], 0
+    tables = []
     for city, csv in _city_files(directory, (".csv.gz", ".csv"), cities):
         df = _read_csv(csv)
         require_columns(df, GSV_XS_COLUMNS, csv)
@@ -151,20 +151,8 @@ def read_gsv_xs(
         local = df["place_id"].to_numpy(dtype=np.int64)
         paths = [str(images_root / str(c) / str(f)) for c, f in zip(df["class_name"], df["filename"])]
         utm = df[["UTMx", "UTMy"]].to_numpy(np.float64)
-        tables.append(ImageTable(paths, local + offset, utm, np.full(len(df), city, dtype=object), source=str(csv)))
-        offset += int(local.max(initial=-1)) + 1
+        tables.append(ImageTable(paths, local, utm, np.full(len(df), city, dtype=object), source=str(csv)))
     if not tables:
         raise DataError(f"{directory}: no <city>.csv or <city>.csv.gz files found")
-    table = _stack(tables, f"gsv_xs:{directory}")
+    table = dataclasses.replace(ImageTable.concat(tables), source=f"gsv_xs:{directory}")
     return drop_small_places(table, min_img_per_place)[0]
-
-
-def _stack(tables: list[ImageTable], source: str) -> ImageTable:
-    """Concatenate per-city tables whose ids are already globally offset (no re-offsetting)."""
-    return ImageTable(
-        np.concatenate([t.paths for t in tables]),
-        np.concatenate([t.place_ids for t in tables]),
-        np.concatenate([t.utm for t in tables]),
-        np.concatenate([t.cities for t in tables]),
-        source=source,
-    )

@@ -15,6 +15,7 @@ image raise :class:`DataError`.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -77,7 +78,7 @@ def read_msls(
     skipped = [c for c in names if c in exclude]
     if skipped:
         log.info("MSLS: excluding validation/evaluation cities %s from training (exclude_cities)", skipped)
-    tables, offset = [], 0
+    tables = []
     for city in (c for c in names if c not in exclude):
         parts = [_read_split(root / city, split) for split in ("database", "query")]
         df = pd.concat(parts, ignore_index=True)
@@ -85,20 +86,11 @@ def read_msls(
             log.info("MSLS: city %s has no non-panoramic images, skipped", city)
             continue
         local = df["unique_cluster"].to_numpy(dtype=np.int64)
-        ids = local + offset
         utm = df[["easting", "northing"]].to_numpy(np.float64)
-        tables.append(ImageTable(df["path"].to_numpy(object), ids, utm, np.full(len(df), city, dtype=object), ids))
-        offset += int(local.max(initial=-1)) + 1
+        tables.append(ImageTable(df["path"].to_numpy(object), local, utm, np.full(len(df), city, dtype=object), local))
     if not tables:
         raise DataError(f"{root}: no MSLS training images left (cities {names}, excluded {sorted(exclude)})")
-    table = ImageTable(
-        np.concatenate([t.paths for t in tables]),
-        np.concatenate([t.place_ids for t in tables]),
-        np.concatenate([t.utm for t in tables]),
-        np.concatenate([t.cities for t in tables]),
-        np.concatenate([t.clusters for t in tables]),
-        source=f"msls:{root}",
-    )
+    table = dataclasses.replace(ImageTable.concat(tables), source=f"msls:{root}")  # ids offset per city
     if eval_paths is not None:
         check_no_overlap(table, eval_paths, "evaluation set")
     return drop_small_places(table, min_img_per_place)[0]
