@@ -8,7 +8,7 @@
    (Recall@K via :func:`geovpr.eval.evaluate.evaluate`, GDS via
    :func:`geovpr.eval.gds.gds_report`), plus two untrained baselines;
 4. write ``results.json`` (``{sampler: {"recall": {...}, "gds": {...}}}``),
-   ``baselines.json``, ``report.md``, ``recall.png``, ``gds.png`` and
+   ``environment.json`` (how the results were made), ``baselines.json``, ``report.md``, ``recall.png``, ``gds.png`` and
    ``retrieval_grid.png`` into the output folder.
 
 The output folder's ``city/`` is reused when it was generated with the same
@@ -181,6 +181,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str,
     from geovpr.data.eval_set import load_eval_set
     from geovpr.eval.visualize import plot_gds, plot_recalls, retrieval_grid
     from geovpr.models.factory import load_model
+    from geovpr.provenance import environment_record
     from geovpr.train.api import fit
 
     cfg = config
@@ -218,6 +219,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str,
     results = {n: _public(e, train_seconds[n]) for n, e in entries.items()}
     base_results = {n: _public(e) for n, e in base_entries.items()}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "environment.json").write_text(json.dumps(environment_record(device=cfg.device), indent=2) + "\n")
     (out / "baselines.json").write_text(json.dumps(base_results, indent=2) + "\n")
     everything = {**results, **base_results}
     plot_recalls(everything, out / "recall.png")

@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from geovpr.data.eval_set import load_eval_set
     from geovpr.eval.evaluate import evaluate
     from geovpr.eval.results import format_table, write_json
+    from geovpr.provenance import environment_record
 
     check_device(args.device)
     if args.batch_size is None:
@@ -133,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     pca = _pca(args, model, extract_kwargs)
     result = evaluate(model, eval_set, knn_backend=args.knn_backend, ks=args.recall_values, pca=pca, **extract_kwargs)
     result["model_spec"] = str(args.model)
+    result["environment"] = environment_record(device=args.device)
     if args.out:
         path = write_json(result, args.out)
         log.info("result written to %s", path)

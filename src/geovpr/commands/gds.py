@@ -115,6 +115,7 @@ def summary_table(summaries: dict[str, dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     from geovpr.eval.gds import gds_report
     from geovpr.eval.visualize import plot_gds
+    from geovpr.provenance import environment_record
 
     eval_set = None
     if args.data:
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
                         max_distance=args.max_distance, bin_size=args.bin_size, slope_range=args.slope_range,
                         radius=args.radius, gap_bin=args.gap_bin, k=args.top_k)
     report["model"] = name
+    report["environment"] = environment_record(device=args.device if args.model else None)
     (out / "gds.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_gds({name: report}, out / "gds.png")
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")

@@ -42,6 +42,7 @@ from geovpr.index.store import (
     read_manifest,
     write_json_atomic,
 )
+from geovpr.provenance import environment_record
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class Index:
                     f"(fingerprint {old.get('model', {}).get('fingerprint')}); rerun that command to resume it "
                     f"or delete {partial} to start over"
                 )
-        manifest = _new_manifest(record, coord)
+        manifest = _new_manifest(record, coord, environment_record(device=device))
         write_json_atomic(partial / MANIFEST, manifest)
         t0 = time.perf_counter()
         info = build_segment(
@@ -236,7 +237,8 @@ class Index:
             fingerprint=manifest["model"]["fingerprint"], chunk_size=chunk_size, batch_size=batch_size,
             device=device, on_bad_image=on_bad_image, progress=progress,
         )
-        manifest["segments"] = list(manifest["segments"]) + [{"name": info["name"], "count": info["count"]}]
+        manifest["segments"] = list(manifest["segments"]) + [
+            {"name": info["name"], "count": info["count"], "environment": environment_record(device=device)}]
         manifest["num_images"] = int(manifest["num_images"]) + info["count"]
         manifest["skipped"] = list(manifest.get("skipped", [])) + info["skipped"]
         if manifest.get("ann"):
@@ -432,11 +434,12 @@ def _coord_values(coord: Coordinates) -> np.ndarray:
     return coord.values
 
 
-def _new_manifest(record: dict[str, Any], coord: Coordinates) -> dict[str, Any]:
+def _new_manifest(record: dict[str, Any], coord: Coordinates, environment: dict[str, Any]) -> dict[str, Any]:
     has = bool(coord.present.any())
     return {
         "format": FORMAT, "version": VERSION, "complete": False,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": environment,
         "model": record,
         "coord_system": coord.system if has else None,
         "utm_zone": coord.zone if has else "",

@@ -8,6 +8,7 @@ Output folder::
     out_dir/logs/version_N/         metrics.csv of the N-th (re)start
     out_dir/tensorboard/            TensorBoard events (only when tensorboard is installed)
     out_dir/metrics.json            last evaluation results
+    out_dir/environment.json        one environment record (versions, commit, device...) per (re)start
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import torch
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import ConfigError
+from geovpr.provenance import environment_record
 from geovpr.train import recipe as recipes
 from geovpr.train.checkpointing import LAST, AtomicCheckpointIO, ExportModel, PeriodicCheckpoint, export_model
 from geovpr.train.datamodule import (
@@ -42,6 +44,7 @@ from geovpr.train.module import OptimConfig, VPRTrainingModule
 from geovpr.train.transforms import TrainTransform
 
 log = logging.getLogger(__name__)
+ENVIRONMENT = "environment.json"
 
 
 @dataclass
@@ -246,6 +249,25 @@ def build_trainer(cfg: Mapping[str, Any], out_dir: Path, spe: int) -> pl.Trainer
     )
 
 
+def record_environment(out_dir: Path, device: Any = None) -> None:
+    """Append this (re)start's :func:`~geovpr.provenance.environment_record` to ``environment.json``."""
+    path = out_dir / ENVIRONMENT
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    if not isinstance(runs, list):
+        raise ConfigError(f"{path}: expected a JSON list of environment records")
+    runs.append(environment_record(device=device))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(runs, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _root_device(trainer: pl.Trainer) -> str | None:
+    try:
+        return str(trainer.strategy.root_device)
+    except Exception:  # noqa: BLE001 - not known before the strategy is set up (some DDP launchers)
+        return None
+
+
 def _prepare_out_dir(cfg: dict, out_dir: Path) -> Path | None:
     """Write/compare ``recipe.yaml``; return the checkpoint to resume from, if any."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -297,6 +319,8 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
     train = cfg["train"]
     optim = OptimConfig(train["optimizer"], float(train["lr"]), float(train["weight_decay"]), dict(train["scheduler"]))
     trainer = build_trainer(cfg, out_dir, spe)
+    if trainer.is_global_zero:
+        record_environment(out_dir, _root_device(trainer))
     world_size = trainer.world_size
     for s in sources:
         if s.places % world_size:
