@@ -83,7 +83,9 @@ def demo_recipe(name: str, train_root: Path, cfg: DemoConfig) -> dict[str, Any]:
     return {
         "name": f"demo_{name}",
         "seed": cfg.seed,
-        "model": {"arch": cfg.arch, "options": {"image_size": cfg.train_image_size}, "config": model_config()},
+        # trained from scratch: random weights on purpose (required for a dinov2_*/sage_* arch)
+        "model": {"arch": cfg.arch, "options": {"image_size": cfg.train_image_size, "random_init": True},
+                  "config": model_config()},
         "data": {
             "sources": {"synthetic": {"reader": "gsv_cities", "path": str(train_root),
                                       "min_img_per_place": cfg.images_per_place,
@@ -209,7 +211,8 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str,
 
     baselines = {
         "pixels": load_model("pixels", device=cfg.device),
-        "untrained": load_model(cfg.arch, device=cfg.device, config=model_config(), image_size=cfg.train_image_size),
+        "untrained": load_model(cfg.arch, device=cfg.device, config=model_config(), image_size=cfg.train_image_size,
+                                random_init=True),
     }
     base_entries = {}
     for name, model in baselines.items():

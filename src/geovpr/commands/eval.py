@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import sys
 
+from geovpr.commands._common import add_weight_options, load_cli_model
 from geovpr.data.protocols import PROTOCOLS
 from geovpr.errors import ConfigError
 
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Evaluate a model: exact L2 kNN and Recall@K (hit rate over all queries).")
     p.add_argument("--data", required=True, help="dataset folder (database/+queries/, VPR-Bench) or *_dbImages.npy")
     p.add_argument("--model", required=True, help="built-in name (e.g. pixels, tiny_vit_gem) or checkpoint path")
+    add_weight_options(p)
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None, help="dataset format (detected)")
     p.add_argument("--protocol", default=None,
@@ -50,10 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    from geovpr.models.factory import load_model
     from geovpr.models.base import Preprocess
 
-    model = load_model(args.model, device=args.device)
+    model = load_cli_model(args, args.device)
     if args.head_mode is not None:
         if getattr(model, "head_mode", None) is None:
             raise ConfigError(f"--head-mode {args.head_mode}: model {args.model} has no InteractHead")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.commands._common import add_weight_options, load_cli_model
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="built-in name or checkpoint path")
     src.add_argument("--descriptors", help=".npz with 'database' and 'queries' descriptors (+ optional *_utm)")
+    add_weight_options(p)
     p.add_argument("--out", required=True, help="output folder: gds.json, gds.png")
     p.add_argument("--name", default=None, help="label of the model in the plot (default: model/file name)")
     p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None)
@@ -127,9 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         if eval_set is None:
             raise ConfigError("--model needs --data (the images to describe)")
-        from geovpr.models.factory import load_model
-
-        model = load_model(args.model, device=args.device)
+        model = load_cli_model(args, args.device)
         arrays = model_descriptors(model, eval_set, batch_size=args.batch_size, device=args.device,
                                    on_bad_image=args.on_bad_image, progress=not args.no_progress)
         if args.save_descriptors:

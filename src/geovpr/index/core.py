@@ -99,8 +99,10 @@ def collect_images(images: str | os.PathLike | Sequence[str | os.PathLike]) -> t
     return paths, None
 
 
-def model_record(model: Any, spec: str | os.PathLike | None) -> dict[str, Any]:
-    """What the manifest stores about the model (fingerprint, config, how to load it again)."""
+def model_record(model: Any, spec: str | os.PathLike | None,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the manifest stores about the model (fingerprint, config, how to load it again:
+    ``spec`` and the :func:`geovpr.load_model` ``options`` that matter, e.g. ``backbone_weights``)."""
     if spec is not None and os.path.exists(os.fspath(spec)):
         spec = os.path.abspath(os.fspath(spec))
     return {
@@ -109,7 +111,20 @@ def model_record(model: Any, spec: str | os.PathLike | None) -> dict[str, Any]:
         "preprocess": model.preprocess.to_dict(),
         "descriptor_dim": int(model.descriptor_dim),
         "spec": None if spec is None else os.fspath(spec),
+        "load_options": _load_options(options),
     }
+
+
+def _load_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The options worth recording: a weights path made absolute, defaults (None/False) left out."""
+    out: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        if value is None or value is False:
+            continue
+        if key in ("backbone_weights", "pretrained") and str(value) != "hub":
+            value = os.path.abspath(os.fspath(value))
+        out[key] = value
+    return out
 
 
 class Index:
@@ -135,6 +150,7 @@ class Index:
         coords: str | os.PathLike | Coordinates | None = "auto",
         *,
         model_spec: str | os.PathLike | None = None,
+        model_options: dict[str, Any] | None = None,
         ann: str | None = None,
         overwrite: bool = False,
         batch_size: int = 32,
@@ -148,7 +164,9 @@ class Index:
         ``coords``: ``"auto"`` (@-file-names when every name is one), ``"filenames"``,
         ``"exif"``, a CSV path, a :class:`Coordinates`, or ``None``. ``ann``: ``None``/
         ``"none"``, ``"hnsw"`` or ``"ivfpq"``. ``on_bad_image``: ``"error"`` or ``"skip"``
-        (skipped files are counted in the manifest). An existing index is replaced only
+        (skipped files are counted in the manifest). ``model_spec`` and ``model_options`` (the
+        :func:`geovpr.load_model` options, e.g. ``{"backbone_weights": "hub"}``) are recorded so
+        that the index can load its model again. An existing index is replaced only
         with ``overwrite``. Returns the loaded index (with ``model`` attached).
         """
         out = Path(out_dir)
@@ -163,7 +181,7 @@ class Index:
             raise ConfigError(f"--ann ivfpq needs at least {ann_mod.MIN_TRAIN_IVFPQ} images to train, got "
                               f"{len(paths)}; use --ann hnsw or exact search for small databases")
         coord = resolve_coords(coords, paths, root)
-        record = model_record(model, model_spec)
+        record = model_record(model, model_spec, model_options)
         partial = partial_dir(out)
         partial.mkdir(parents=True, exist_ok=True)
         if (partial / MANIFEST).is_file():
@@ -288,8 +306,11 @@ class Index:
         if self._model is None:
             spec = self.manifest["model"].get("spec")
             if spec:
-                log.info("loading the index's model from %s", spec)
-                self.model = spec
+                from geovpr import load_model
+
+                options = self.manifest["model"].get("load_options") or {}
+                log.info("loading the index's model from %s %s", spec, options or "")
+                self.model = load_model(spec, **options)
                 return self._model
             rebuilt = _rebuild_from_config(self.manifest["model"]["config"])
             if rebuilt is None or rebuilt.fingerprint() != self.manifest["model"]["fingerprint"]:

@@ -1,6 +1,7 @@
 """One entry point to get a model: ``load_model(spec)``.
 
-``spec`` is a built-in architecture name (random init, or ``pretrained=`` weights), ``"pixels"``
+``spec`` is a built-in architecture name (with ``backbone_weights=`` official DINOv2 weights or
+``pretrained=`` weights; random weights only on request, ``random_init=True``), ``"pixels"``
 (the raw-pixel baseline), or a checkpoint path — ours (``model.safetensors`` + ``config.json``)
 or an official release (CliqueMining/SALAD ``.ckpt``/state dict, SAGE ``.pth``).
 """
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 
 from geovpr.errors import CheckpointError, ConfigError
-from geovpr.models.architectures import ARCHITECTURES, get_architecture, list_architectures
+from geovpr.models.architectures import ARCHITECTURES, get_architecture, list_architectures, needs_backbone_weights
 from geovpr.models.base import DescriptorModel
 from geovpr.models.checkpoint import (
     infer_config,
@@ -34,7 +35,10 @@ log = logging.getLogger(__name__)
 __all__ = ["build_model", "list_architectures", "load_model"]
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin", ".safetensors", ".json")
-OVERRIDES = ("pretrained", "backbone_weights", "head_mode", "interact_head", "image_size")
+OVERRIDES = ("pretrained", "backbone_weights", "random_init", "head_mode", "interact_head", "image_size")
+WEIGHTS_HINT = ("pass backbone_weights='hub' (the torch-hub cache file) or a weights file path "
+                "(command line: --backbone-weights hub|PATH), a trained checkpoint instead of the name, "
+                "or random_init=True (--random-init) to use random weights on purpose")
 
 
 def build_model(cfg: Mapping[str, Any]) -> DescriptorModel:
@@ -60,14 +64,20 @@ def load_model(
     ``pretrained`` (weights file for a built-in name), ``backbone_weights`` (official DINOv2
     weights: a path or ``"hub"`` for the torch-hub cache; never downloaded), ``head_mode``
     (``"single"``/``"batch"``), ``interact_head`` (True: require the InteractHead, False: drop
-    it), ``image_size`` (int or (H, W) for preprocessing).
+    it), ``image_size`` (int or (H, W) for preprocessing), ``random_init`` (True: allow a built-in
+    DINOv2 architecture without weights; without it that is a :class:`ConfigError` — a random
+    DINOv2 is never built silently. Ignored by ``pixels``, the ``tiny_*`` models and checkpoints).
     """
     unknown = set(overrides) - set(OVERRIDES)
     if unknown:
         raise ConfigError(f"unknown load_model option(s) {sorted(unknown)}; known: {list(OVERRIDES)}")
+    if overrides.get("random_init") and (overrides.get("backbone_weights") is not None
+                                         or overrides.get("pretrained") is not None):
+        raise ConfigError("random_init (--random-init) contradicts backbone_weights/pretrained: pass one of them")
+    overrides = {**overrides, "random_init": bool(overrides.get("random_init"))}
     text = str(spec)
     if text == "pixels":
-        if config or any(v is not None for v in overrides.values()):
+        if config or any(v is not None for k, v in overrides.items() if k != "random_init"):
             raise ConfigError("the 'pixels' model takes no options")
         from geovpr.models.pixels import PixelsModel
 
@@ -114,6 +124,9 @@ def _apply_overrides(cfg: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
 
 
 def _load_builtin(name: str, config: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> VPRModel:
+    if needs_backbone_weights(name) and not overrides["random_init"] and overrides.get("pretrained") is None \
+            and overrides.get("backbone_weights") is None:
+        raise ConfigError(f"{name} without weights would be a random DINOv2: {WEIGHTS_HINT}")
     cfg = _apply_overrides(_merge(get_architecture(name), config), overrides)
     if overrides.get("pretrained") is None:
         model = VPRModel.from_config(cfg)
