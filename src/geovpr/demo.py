@@ -94,6 +94,7 @@ def demo_recipe(name: str, train_root: Path, cfg: DemoConfig) -> dict[str, Any]:
         },
         "mining": {"descriptor_batch_size": cfg.batch_size},
         "train": {
+            "randaugment": {"num_ops": 0},  # off, as in recipes/demo.yaml (the released recipes use 3)
             "image_size": [cfg.train_image_size, cfg.train_image_size], "epochs": cfg.epochs,
             "steps_per_epoch": cfg.steps_per_epoch, "lr": cfg.lr, "weight_decay": 1e-4,
             "scheduler": {"name": "none"}, "progress_bar": cfg.progress, "tensorboard": False,

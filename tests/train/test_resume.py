@@ -53,9 +53,9 @@ def _killed_run(tmp_path: Path, recipe: dict, out: Path, mode: str, arg: int) ->
 
 @pytest.fixture(scope="module")
 def resume_recipe(gsv_root: Path) -> dict:
-    # GSV random places + SAGE places refreshed every epoch; 2 epochs x 3 steps; colour jitter on
+    # GSV random places + SAGE places refreshed every epoch; 2 epochs x 3 steps; colour jitter and RandAugment on
     return tiny_recipe(gsv_root, {"gsv": RANDOM, "sage": SAGE}, epochs=2, steps_per_epoch=3, color_jitter=0.3,
-                       checkpoint_every_n_steps=2)
+                       randaugment={"num_ops": 3, "interpolation": "bilinear"}, checkpoint_every_n_steps=2)
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from geovpr.train.datamodule import (
 from geovpr.train.distributed import all_gather_rows, world
 from geovpr.train.loss import LossConfig, MultiSimilarityObjective
 from geovpr.train.module import OptimConfig, VPRTrainingModule
+from geovpr.train.randaugment import RandAugment
 from geovpr.train.transforms import TrainTransform
 
 log = logging.getLogger(__name__)
@@ -335,7 +336,7 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
     planner.encode = DescriptorEncoder(all_paths, module, static, int(cfg["mining"]["descriptor_batch_size"]),
                                        cfg["data"]["on_bad_image"])
     transform = TrainTransform(tuple(train["image_size"]), getattr(model.preprocess, "mode", "rgb"),
-                               float(train["color_jitter"]))
+                               float(train["color_jitter"]), RandAugment.from_config(train["randaugment"]))
     data = VPRDataModule(sources, planner, spe, transform, seed, cfg["data"]["on_bad_image"],
                          int(cfg["data"]["num_workers"]))
     log.info("training %s: %d steps per epoch, %d epochs, out %s", cfg["name"], spe, train["epochs"], out_dir)
