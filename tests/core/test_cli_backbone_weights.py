@@ -52,7 +52,15 @@ def test_builtin_dinov2_without_weights_exits_2_and_says_how(command, eval_set, 
     argv = _commands(eval_set, pixel_index, tmp_path, "dinov2_vits14_salad")[command]
     assert main(argv) == 2
     assert "--backbone-weights hub|PATH" in caplog.text and "--random-init" in caplog.text
-    assert not (tmp_path / "idx2").exists() and not (tmp_path / "q.json").exists()
+    assert not (tmp_path / "idx2").exists() and not (tmp_path / "q.json").exists() and not (tmp_path / "gds").exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "gds", "index build"])
+def test_missing_weights_fail_before_any_data_is_read(command, tmp_path, caplog):
+    argv = _commands(tmp_path / "absent", tmp_path / "no_index", tmp_path, "sage_vitb14_softp")[command]
+    assert main(argv) == 2
+    assert "sage_vitb14_softp without weights would be a random DINOv2" in caplog.text
+    assert "not found" not in caplog.text  # the data folder was never looked at
 
 
 @pytest.mark.parametrize("command", ["eval", "gds", "index build", "index add", "query"])

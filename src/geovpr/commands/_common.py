@@ -32,6 +32,14 @@ def weight_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"backbone_weights": args.backbone_weights, "random_init": bool(args.random_init)}
 
 
+def check_weight_options(args: argparse.Namespace) -> None:
+    """Fail before any data is read when ``--model`` is a built-in DINOv2 without weights."""
+    from geovpr.models.factory import check_weights
+
+    if getattr(args, "model", None):
+        check_weights(args.model, **weight_options(args))
+
+
 def load_cli_model(args: argparse.Namespace, device: str | None = None) -> Any:
     """``load_model(args.model, ...)`` with the weight options of the command line."""
     from geovpr.models.factory import load_model

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import sys
 
-from geovpr.commands._common import add_weight_options, load_cli_model
+from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.data.protocols import PROTOCOLS
 from geovpr.errors import ConfigError
 
@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from geovpr.provenance import environment_record
 
     check_device(args.device)
+    check_weight_options(args)
     if args.batch_size is None:
         args.batch_size = _default_batch_size(args)
     if args.batch_size < 1:

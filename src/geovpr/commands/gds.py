@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from geovpr.commands._common import add_weight_options, load_cli_model
+from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from geovpr.eval.visualize import plot_gds
     from geovpr.provenance import environment_record
 
+    check_weight_options(args)
     eval_set = None
     if args.data:
         from geovpr.data.eval_set import load_eval_set

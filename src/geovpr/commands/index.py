@@ -15,7 +15,7 @@ import logging
 import sys
 from typing import Any
 
-from geovpr.commands._common import add_weight_options, load_cli_model, weight_options
+from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model, weight_options
 from geovpr.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         json.dump(Index.load(args.index).summary(), sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
+    check_weight_options(args)
     opts = dict(batch_size=args.batch_size, device=args.device, chunk_size=args.chunk_size,
                 on_bad_image=args.on_bad_image, progress=not args.no_progress)
     coords = None if args.coords == "none" else args.coords

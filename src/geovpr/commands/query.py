@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from geovpr.commands._common import add_weight_options
+from geovpr.commands._common import add_weight_options, check_weight_options
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-k must be >= 1, got {args.top_k}")
     if args.radius < 0:
         raise ConfigError(f"--radius must be >= 0, got {args.radius}")
+    check_weight_options(args)
     queries = expand_queries(args.images)
     index = Index.load(args.index, model=model_for_index(args))
     results = index.localize(queries, k=args.top_k, radius=args.radius, method=args.estimate,

@@ -32,7 +32,7 @@ from geovpr.models.vpr_model import VPRModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_model", "list_architectures", "load_model"]
+__all__ = ["build_model", "check_weights", "list_architectures", "load_model"]
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin", ".safetensors", ".json")
 OVERRIDES = ("pretrained", "backbone_weights", "random_init", "head_mode", "interact_head", "image_size")
@@ -71,9 +71,8 @@ def load_model(
     unknown = set(overrides) - set(OVERRIDES)
     if unknown:
         raise ConfigError(f"unknown load_model option(s) {sorted(unknown)}; known: {list(OVERRIDES)}")
-    if overrides.get("random_init") and (overrides.get("backbone_weights") is not None
-                                         or overrides.get("pretrained") is not None):
-        raise ConfigError("random_init (--random-init) contradicts backbone_weights/pretrained: pass one of them")
+    check_weights(spec, backbone_weights=overrides.get("backbone_weights"), pretrained=overrides.get("pretrained"),
+                  random_init=bool(overrides.get("random_init")))
     overrides = {**overrides, "random_init": bool(overrides.get("random_init"))}
     text = str(spec)
     if text == "pixels":
@@ -123,10 +122,20 @@ def _apply_overrides(cfg: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
     return cfg
 
 
+def check_weights(spec: str | os.PathLike, *, backbone_weights: Any = None, pretrained: Any = None,
+                  random_init: bool = False) -> None:
+    """The weight options of :func:`load_model`, checked before anything is built or read: a
+    built-in DINOv2 architecture needs ``backbone_weights``/``pretrained`` or ``random_init``, and
+    ``random_init`` contradicts the other two. Raises :class:`ConfigError` saying what to pass."""
+    if random_init and (backbone_weights is not None or pretrained is not None):
+        raise ConfigError("random_init (--random-init) contradicts backbone_weights/pretrained: pass one of them")
+    text = str(spec)
+    if needs_backbone_weights(text) and not Path(text).exists() and not random_init \
+            and backbone_weights is None and pretrained is None:
+        raise ConfigError(f"{text} without weights would be a random DINOv2: {WEIGHTS_HINT}")
+
+
 def _load_builtin(name: str, config: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> VPRModel:
-    if needs_backbone_weights(name) and not overrides["random_init"] and overrides.get("pretrained") is None \
-            and overrides.get("backbone_weights") is None:
-        raise ConfigError(f"{name} without weights would be a random DINOv2: {WEIGHTS_HINT}")
     cfg = _apply_overrides(_merge(get_architecture(name), config), overrides)
     if overrides.get("pretrained") is None:
         model = VPRModel.from_config(cfg)

@@ -179,6 +179,18 @@ class VPRDataModule(pl.LightningDataModule):
 
 
 # ----------------------------------------------------------------------------- model / eval
+def check_model_weights(cfg: Mapping[str, Any]) -> None:
+    """A built-in DINOv2 ``model.arch`` or ``mining.descriptor_model`` without weights fails here,
+    before any data is read (``model.options.backbone_weights`` or ``random_init: true``)."""
+    from geovpr.models.factory import check_weights
+
+    opts = cfg["model"]["options"] or {}
+    check_weights(cfg["model"]["arch"], backbone_weights=opts.get("backbone_weights"),
+                  pretrained=opts.get("pretrained"), random_init=bool(opts.get("random_init")))
+    if cfg["mining"]["descriptor_model"]:
+        check_weights(cfg["mining"]["descriptor_model"])
+
+
 def build_model(cfg: Mapping[str, Any]) -> torch.nn.Module:
     from geovpr.models.factory import load_model
 
@@ -294,6 +306,7 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
         overrides: Iterable[str] = ()) -> FitResult:
     """Train a model as the recipe says; resume from ``out_dir/checkpoints/last.ckpt`` if present."""
     cfg = recipes.resolve_recipe(recipe, overrides)
+    check_model_weights(cfg)
     recipes.check_paths(cfg)
     out_dir = Path(out_dir)
     resume = _prepare_out_dir(cfg, out_dir)

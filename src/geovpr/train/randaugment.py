@@ -14,8 +14,8 @@ re-implements its documented behaviour:
 
 Operation meanings (``m`` is the signed magnitude; PIL image coordinates, y down):
 ShearX maps output ``(x, y)`` to input ``(x + m*y, y)``, ShearY to ``(x, y + m*x)`` (shear about the
-top-left corner, as torchvision does since pytorch/vision#5285 to match the PIL AutoAugment code); TranslateX/Y move the content by ``int(m)`` pixels (right/down for ``m > 0``);
-Rotate turns by ``m`` degrees counter-clockwise about the centre; Brightness, Color, Contrast and
+top-left corner, as torchvision does since pytorch/vision#5285 to match the PIL AutoAugment code);
+TranslateX/Y move the content by ``int(m)`` pixels (right/down for ``m > 0``); Rotate turns by ``m`` degrees counter-clockwise about the centre; Brightness, Color, Contrast and
 Sharpness are PIL enhancers with factor ``1 + m``; Posterize keeps ``int(m)`` bits; Solarize
 inverts every value ``>= m``; AutoContrast and Equalize are PIL's, without a magnitude.
 
