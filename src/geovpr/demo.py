@@ -254,6 +254,7 @@ def _write_report(out: Path, cfg: DemoConfig, city: Any, results: dict, t_city: 
         "",
         f"Timings: city {t_city:.0f}s; training " + ", ".join(f"{k} {v:.0f}s" for k, v in train_s.items())
         + f"; total {total:.0f}s.", "",
+        "How these results were made (versions, commit, device, command line): `environment.json`.", "",
         "![recall](recall.png)", "", "![gds](gds.png)", "", "![retrieval](retrieval_grid.png)", "",
     ]
     (out / "report.md").write_text("\n".join(text))
