@@ -15,6 +15,7 @@ import sys
 from geovpr import __version__
 from geovpr.errors import GeovprError
 from geovpr.logging_setup import setup_logging
+from geovpr.provenance import command_line
 
 COMMANDS = ("train", "eval", "index", "query", "gds", "demo")
 log = logging.getLogger("geovpr.cli")
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with command_line(["geovpr", *(sys.argv[1:] if argv is None else argv)]):
+            return int(args.func(args) or 0)
     except GeovprError as exc:
         log.error("%s", exc)
         return 2

@@ -8,7 +8,7 @@
    (Recall@K via :func:`geovpr.eval.evaluate.evaluate`, GDS via
    :func:`geovpr.eval.gds.gds_report`), plus two untrained baselines;
 4. write ``results.json`` (``{sampler: {"recall": {...}, "gds": {...}}}``),
-   ``baselines.json``, ``report.md``, ``recall.png``, ``gds.png`` and
+   ``environment.json`` (how the results were made), ``baselines.json``, ``report.md``, ``recall.png``, ``gds.png`` and
    ``retrieval_grid.png`` into the output folder.
 
 The output folder's ``city/`` is reused when it was generated with the same
@@ -83,7 +83,9 @@ def demo_recipe(name: str, train_root: Path, cfg: DemoConfig) -> dict[str, Any]:
     return {
         "name": f"demo_{name}",
         "seed": cfg.seed,
-        "model": {"arch": cfg.arch, "options": {"image_size": cfg.train_image_size}, "config": model_config()},
+        # trained from scratch: random weights on purpose (required for a dinov2_*/sage_* arch)
+        "model": {"arch": cfg.arch, "options": {"image_size": cfg.train_image_size, "random_init": True},
+                  "config": model_config()},
         "data": {
             "sources": {"synthetic": {"reader": "gsv_cities", "path": str(train_root),
                                       "min_img_per_place": cfg.images_per_place,
@@ -92,6 +94,7 @@ def demo_recipe(name: str, train_root: Path, cfg: DemoConfig) -> dict[str, Any]:
         },
         "mining": {"descriptor_batch_size": cfg.batch_size},
         "train": {
+            "randaugment": {"num_ops": 0},  # off, as in recipes/demo.yaml (the released recipes use 3)
             "image_size": [cfg.train_image_size, cfg.train_image_size], "epochs": cfg.epochs,
             "steps_per_epoch": cfg.steps_per_epoch, "lr": cfg.lr, "weight_decay": 1e-4,
             "scheduler": {"name": "none"}, "progress_bar": cfg.progress, "tensorboard": False,
@@ -181,6 +184,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str,
     from geovpr.data.eval_set import load_eval_set
     from geovpr.eval.visualize import plot_gds, plot_recalls, retrieval_grid
     from geovpr.models.factory import load_model
+    from geovpr.provenance import environment_record
     from geovpr.train.api import fit
 
     cfg = config
@@ -208,7 +212,8 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str,
 
     baselines = {
         "pixels": load_model("pixels", device=cfg.device),
-        "untrained": load_model(cfg.arch, device=cfg.device, config=model_config(), image_size=cfg.train_image_size),
+        "untrained": load_model(cfg.arch, device=cfg.device, config=model_config(), image_size=cfg.train_image_size,
+                                random_init=True),
     }
     base_entries = {}
     for name, model in baselines.items():
@@ -218,6 +223,7 @@ def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str,
     results = {n: _public(e, train_seconds[n]) for n, e in entries.items()}
     base_results = {n: _public(e) for n, e in base_entries.items()}
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "environment.json").write_text(json.dumps(environment_record(device=cfg.device), indent=2) + "\n")
     (out / "baselines.json").write_text(json.dumps(base_results, indent=2) + "\n")
     everything = {**results, **base_results}
     plot_recalls(everything, out / "recall.png")
@@ -248,6 +254,7 @@ def _write_report(out: Path, cfg: DemoConfig, city: Any, results: dict, t_city: 
         "",
         f"Timings: city {t_city:.0f}s; training " + ", ".join(f"{k} {v:.0f}s" for k, v in train_s.items())
         + f"; total {total:.0f}s.", "",
+        "How these results were made (versions, commit, device, command line): `environment.json`.", "",
         "![recall](recall.png)", "", "![gds](gds.png)", "", "![retrieval](retrieval_grid.png)", "",
     ]
     (out / "report.md").write_text("\n".join(text))

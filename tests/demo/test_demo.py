@@ -30,6 +30,14 @@ def test_results_json_has_every_sampler(demo_out):
         assert 0.0 <= r["gds"]["misordering"] <= 1.0
 
 
+def test_environment_is_recorded(demo_out, check_environment):
+    check_environment(json.loads((demo_out / "environment.json").read_text()))
+    for name in SAMPLERS:  # each training run's folder has its own record
+        runs = json.loads((demo_out / "runs" / name / "environment.json").read_text())
+        assert len(runs) == 1
+        check_environment(runs[0])
+
+
 def test_saved_models_reproduce_the_reported_recall(demo_out):
     results = json.loads((demo_out / "results.json").read_text())
     es = load_eval_set(demo_out / "city" / "eval")

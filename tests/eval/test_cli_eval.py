@@ -65,7 +65,7 @@ def _folder_set(root: Path) -> Path:
     return root
 
 
-def test_on_bad_image_error_and_skip(tmp_path: Path, capsys) -> None:
+def test_on_bad_image_error_and_skip(tmp_path: Path, capsys, check_environment) -> None:
     root = _folder_set(tmp_path / "set")
     broken = sorted((root / "database").iterdir())[1]
     broken.write_bytes(broken.read_bytes()[:40])  # truncated PNG
@@ -77,3 +77,5 @@ def test_on_bad_image_error_and_skip(tmp_path: Path, capsys) -> None:
     result = json.loads(out.read_text())
     assert result["skipped_images"] == 1 and result["skipped_paths"] == [str(broken)]
     assert (result["num_database"], result["num_queries"], result["queries_without_positives"]) == (2, 2, 0)
+    check_environment(result["environment"])
+    assert result["environment"]["device"] == "cpu" and result["environment"]["argv"][-2:] == ["--out", str(out)]

@@ -36,7 +36,7 @@ def test_build_query_json_and_report(tmp_path, make_images):
         assert png.format == "PNG" and png.width > png.height / 2  # 2 rows x 4 columns
 
 
-def test_add_and_info(tmp_path, make_images, capsys):
+def test_add_and_info(tmp_path, make_images, capsys, check_environment):
     make_images(tmp_path / "a", [at_name(1, 1), at_name(2, 2)])
     make_images(tmp_path / "b", [at_name(3, 3)], seed0=9)
     assert main(["index", "build", "--model", "pixels", "--images", str(tmp_path / "a"),
@@ -48,6 +48,11 @@ def test_add_and_info(tmp_path, make_images, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["images"] == 3 and info["segments"] == 2 and info["with_coords"] == 3
     assert info["model"]["spec"] == "pixels"
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    check_environment(manifest["environment"])  # how the index was built
+    check_environment(manifest["segments"][1]["environment"])  # how the added segment was encoded
+    assert manifest["environment"]["argv"][:3] == ["geovpr", "index", "build"]
+    assert manifest["segments"][1]["environment"]["argv"][:3] == ["geovpr", "index", "add"]
 
 
 def test_toy_dataset_without_labels(tmp_path, shared_data):

@@ -81,3 +81,24 @@ def test_cli_train_runs_demo_recipe_and_reports_errors(gsv_root: Path, tmp_path:
     assert (out / "model" / "model.safetensors").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
     assert main(["train", "--recipe", str(RECIPES / "demo.yaml"), *small, "--out", str(tmp_path / "x")]) == 2
     assert main(["train", "--recipe", str(RECIPES / "demo.yaml"), "train.bogus=1", "--print-recipe"]) == 2
+
+
+def test_released_recipes_use_randaugment_and_the_demo_does_not() -> None:
+    for name in ("cliquemining_salad", "gsv_salad", "sage_softp"):
+        ra = resolve_recipe(RECIPES / f"{name}.yaml")["train"]["randaugment"]
+        assert ra == {"num_ops": 3, "magnitude": 9, "num_magnitude_bins": 31, "interpolation": "bilinear"}, name
+    demo = resolve_recipe(RECIPES / "demo.yaml")
+    assert demo["train"]["randaugment"]["num_ops"] == 0
+    assert "RandAugment off" in (RECIPES / "demo.yaml").read_text()  # and the file says so
+
+
+@pytest.mark.parametrize("override,key", [
+    ("train.randaugment.num_ops=many", "train.randaugment.num_ops"),
+    ("train.randaugment.magnitude=31", "train.randaugment.magnitude"),
+    ("train.randaugment.interpolation=cubic", "train.randaugment.interpolation"),
+])
+def test_bad_randaugment_values_name_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"recipe key {key}"):
+        resolve_recipe(RECIPES / "demo.yaml", [override])
+    with pytest.raises(ConfigError, match="unknown recipe key"):
+        resolve_recipe(RECIPES / "demo.yaml", ["train.randaugment.ops=3"])

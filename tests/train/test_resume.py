@@ -53,9 +53,9 @@ def _killed_run(tmp_path: Path, recipe: dict, out: Path, mode: str, arg: int) ->
 
 @pytest.fixture(scope="module")
 def resume_recipe(gsv_root: Path) -> dict:
-    # GSV random places + SAGE places refreshed every epoch; 2 epochs x 3 steps; colour jitter on
+    # GSV random places + SAGE places refreshed every epoch; 2 epochs x 3 steps; colour jitter and RandAugment on
     return tiny_recipe(gsv_root, {"gsv": RANDOM, "sage": SAGE}, epochs=2, steps_per_epoch=3, color_jitter=0.3,
-                       checkpoint_every_n_steps=2)
+                       randaugment={"num_ops": 3, "interpolation": "bilinear"}, checkpoint_every_n_steps=2)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,8 @@ def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     assert not differing, differing
 
 
-def test_kill_mid_epoch_resumes_bit_identical(resume_recipe: dict, reference: dict, tmp_path: Path) -> None:
+def test_kill_mid_epoch_resumes_bit_identical(resume_recipe: dict, reference: dict, tmp_path: Path,
+                                              check_environment) -> None:
     out = tmp_path / "run"
     _killed_run(tmp_path, resume_recipe, out, "step", 4)  # last checkpoint: step 4, mid epoch 1
     saved = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
@@ -78,6 +79,12 @@ def test_kill_mid_epoch_resumes_bit_identical(resume_recipe: dict, reference: di
     assert (out / "checkpoints" / "mining_bank_sage.npz").is_file()
     resumed = fit(resume_recipe, out)
     _assert_identical(reference, resumed.model.state_dict())
+    starts = json.loads((out / "environment.json").read_text())  # one record per (re)start
+    assert len(starts) == 2
+    for record in starts:
+        check_environment(record)
+        assert record["device"] == "cpu"
+    assert starts[0]["argv"][0].endswith("driver.py")
 
 
 def test_kill_during_checkpoint_write_leaves_previous_checkpoint(resume_recipe: dict, reference: dict,

@@ -84,3 +84,14 @@ def test_epoch_end_evaluation_is_logged(gsv_root: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["toy"]["recall"] == recall
     rows = list(csv.DictReader(open(tmp_path / "run" / "logs" / "version_0" / "metrics.csv")))
     assert [float(r["toy/R1"]) for r in rows if r.get("toy/R1")] == [pytest.approx(recall["1"], abs=1e-6)]
+
+
+def test_dinov2_recipe_without_weights_fails_before_any_work(tmp_path: Path) -> None:
+    recipe = tiny_recipe(tmp_path / "no_data", {"gsv": RANDOM})
+    recipe["model"] = {"arch": "dinov2_vits14_salad", "options": {}}
+    with pytest.raises(ConfigError, match="dinov2_vits14_salad without weights would be a random DINOv2"):
+        fit(recipe, tmp_path / "run")
+    recipe["model"]["options"] = {"random_init": True}  # allowed; now the (absent) data path is the error
+    with pytest.raises(ConfigError, match="data.sources.gsv.path"):
+        fit(recipe, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

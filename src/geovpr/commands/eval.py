@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import sys
 
+from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.data.protocols import PROTOCOLS
 from geovpr.errors import ConfigError
 
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Evaluate a model: exact L2 kNN and Recall@K (hit rate over all queries).")
     p.add_argument("--data", required=True, help="dataset folder (database/+queries/, VPR-Bench) or *_dbImages.npy")
     p.add_argument("--model", required=True, help="built-in name (e.g. pixels, tiny_vit_gem) or checkpoint path")
+    add_weight_options(p)
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None, help="dataset format (detected)")
     p.add_argument("--protocol", default=None,
@@ -50,10 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    from geovpr.models.factory import load_model
     from geovpr.models.base import Preprocess
 
-    model = load_model(args.model, device=args.device)
+    model = load_cli_model(args, args.device)
     if args.head_mode is not None:
         if getattr(model, "head_mode", None) is None:
             raise ConfigError(f"--head-mode {args.head_mode}: model {args.model} has no InteractHead")
@@ -116,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
     from geovpr.data.eval_set import load_eval_set
     from geovpr.eval.evaluate import evaluate
     from geovpr.eval.results import format_table, write_json
+    from geovpr.provenance import environment_record
 
     check_device(args.device)
+    check_weight_options(args)
     if args.batch_size is None:
         args.batch_size = _default_batch_size(args)
     if args.batch_size < 1:
@@ -133,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     pca = _pca(args, model, extract_kwargs)
     result = evaluate(model, eval_set, knn_backend=args.knn_backend, ks=args.recall_values, pca=pca, **extract_kwargs)
     result["model_spec"] = str(args.model)
+    result["environment"] = environment_record(device=args.device)
     if args.out:
         path = write_json(result, args.out)
         log.info("result written to %s", path)

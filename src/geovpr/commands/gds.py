@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="built-in name or checkpoint path")
     src.add_argument("--descriptors", help=".npz with 'database' and 'queries' descriptors (+ optional *_utm)")
+    add_weight_options(p)
     p.add_argument("--out", required=True, help="output folder: gds.json, gds.png")
     p.add_argument("--name", default=None, help="label of the model in the plot (default: model/file name)")
     p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None)
@@ -115,7 +117,9 @@ def summary_table(summaries: dict[str, dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     from geovpr.eval.gds import gds_report
     from geovpr.eval.visualize import plot_gds
+    from geovpr.provenance import environment_record
 
+    check_weight_options(args)
     eval_set = None
     if args.data:
         from geovpr.data.eval_set import load_eval_set
@@ -126,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         if eval_set is None:
             raise ConfigError("--model needs --data (the images to describe)")
-        from geovpr.models.factory import load_model
-
-        model = load_model(args.model, device=args.device)
+        model = load_cli_model(args, args.device)
         arrays = model_descriptors(model, eval_set, batch_size=args.batch_size, device=args.device,
                                    on_bad_image=args.on_bad_image, progress=not args.no_progress)
         if args.save_descriptors:
@@ -141,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                         max_distance=args.max_distance, bin_size=args.bin_size, slope_range=args.slope_range,
                         radius=args.radius, gap_bin=args.gap_bin, k=args.top_k)
     report["model"] = name
+    report["environment"] = environment_record(device=args.device if args.model else None)
     (out / "gds.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_gds({name: report}, out / "gds.png")
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")

@@ -15,6 +15,9 @@ import logging
 import sys
 from typing import Any
 
+from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model, weight_options
+from geovpr.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 COORDS_HELP = (
@@ -42,6 +45,7 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="encode a folder of images into a new index")
     build.add_argument("--model", required=True, help="checkpoint path or built-in name (e.g. pixels)")
+    add_weight_options(build)
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--ann", choices=("none", "hnsw", "ivfpq"), default="none",
                        help="also build an approximate (faiss) index for large databases (default: exact only)")
@@ -51,10 +55,21 @@ def register(subparsers: Any) -> None:
     add.add_argument("--index", required=True, help="index folder")
     add.add_argument("--model", default=None,
                      help="checkpoint path or built-in name (default: the one recorded in the index)")
+    add_weight_options(add)
     _common(add)
     info = sub.add_parser("info", help="print a summary of an index as JSON")
     info.add_argument("index", help="index folder")
     parser.set_defaults(func=run)
+
+
+def model_for_index(args: argparse.Namespace) -> Any:
+    """The ``--model`` (loaded with the weight options), or None: the index loads the model it recorded."""
+    if args.model is None:
+        if args.backbone_weights is not None or args.random_init:
+            raise ConfigError("--backbone-weights/--random-init apply to --model; without --model the index "
+                              "loads its own model with the weights recorded at build time")
+        return None
+    return load_cli_model(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,17 +85,16 @@ def _run(args: argparse.Namespace) -> int:
         json.dump(Index.load(args.index).summary(), sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
+    check_weight_options(args)
     opts = dict(batch_size=args.batch_size, device=args.device, chunk_size=args.chunk_size,
                 on_bad_image=args.on_bad_image, progress=not args.no_progress)
     coords = None if args.coords == "none" else args.coords
     if args.index_command == "build":
-        from geovpr import load_model
-
-        model = load_model(args.model, device=args.device)
+        model = load_cli_model(args, args.device)
         index = Index.build(model, args.images, args.out, coords, model_spec=args.model, ann=args.ann,
-                            overwrite=args.overwrite, **opts)
+                            overwrite=args.overwrite, model_options=weight_options(args), **opts)
     else:
-        index = Index.load(args.index, model=args.model)
+        index = Index.load(args.index, model=model_for_index(args))
         index.add(args.images, coords, **opts)
     s = index.summary()
     log.info("index %s: %d images (%d with coordinates), %d-D, model %s, %d skipped",

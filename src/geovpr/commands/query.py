@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from geovpr.commands._common import add_weight_options, check_weight_options
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--index", required=True, help="index folder (from `geovpr index build`)")
     p.add_argument("--out", required=True, help="output JSON file")
     p.add_argument("--model", default=None, help="checkpoint path or built-in name (default: the index's own)")
+    add_weight_options(p)
     p.add_argument("-k", "--top-k", type=int, default=5, help="matches per query (default 5)")
     p.add_argument("--radius", type=float, default=25.0,
                    help="metres: matches this close to the best one count as the same place (default 25)")
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from geovpr.commands.index import model_for_index
     from geovpr.index import Index
     from geovpr.report import write_report
 
@@ -78,8 +81,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-k must be >= 1, got {args.top_k}")
     if args.radius < 0:
         raise ConfigError(f"--radius must be >= 0, got {args.radius}")
+    check_weight_options(args)
     queries = expand_queries(args.images)
-    index = Index.load(args.index, model=args.model)
+    index = Index.load(args.index, model=model_for_index(args))
     results = index.localize(queries, k=args.top_k, radius=args.radius, method=args.estimate,
                              on_bad_image=args.on_bad_image,
                              exact=True if args.exact else None, batch_size=args.batch_size, device=args.device)

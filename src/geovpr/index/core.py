@@ -42,6 +42,7 @@ from geovpr.index.store import (
     read_manifest,
     write_json_atomic,
 )
+from geovpr.provenance import environment_record
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,10 @@ def collect_images(images: str | os.PathLike | Sequence[str | os.PathLike]) -> t
     return paths, None
 
 
-def model_record(model: Any, spec: str | os.PathLike | None) -> dict[str, Any]:
-    """What the manifest stores about the model (fingerprint, config, how to load it again)."""
+def model_record(model: Any, spec: str | os.PathLike | None,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the manifest stores about the model (fingerprint, config, how to load it again:
+    ``spec`` and the :func:`geovpr.load_model` ``options`` that matter, e.g. ``backbone_weights``)."""
     if spec is not None and os.path.exists(os.fspath(spec)):
         spec = os.path.abspath(os.fspath(spec))
     return {
@@ -108,7 +111,20 @@ def model_record(model: Any, spec: str | os.PathLike | None) -> dict[str, Any]:
         "preprocess": model.preprocess.to_dict(),
         "descriptor_dim": int(model.descriptor_dim),
         "spec": None if spec is None else os.fspath(spec),
+        "load_options": _load_options(options),
     }
+
+
+def _load_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The options worth recording: a weights path made absolute, defaults (None/False) left out."""
+    out: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        if value is None or value is False:
+            continue
+        if key in ("backbone_weights", "pretrained") and str(value) != "hub":
+            value = os.path.abspath(os.fspath(value))
+        out[key] = value
+    return out
 
 
 class Index:
@@ -134,6 +150,7 @@ class Index:
         coords: str | os.PathLike | Coordinates | None = "auto",
         *,
         model_spec: str | os.PathLike | None = None,
+        model_options: dict[str, Any] | None = None,
         ann: str | None = None,
         overwrite: bool = False,
         batch_size: int = 32,
@@ -147,7 +164,9 @@ class Index:
         ``coords``: ``"auto"`` (@-file-names when every name is one), ``"filenames"``,
         ``"exif"``, a CSV path, a :class:`Coordinates`, or ``None``. ``ann``: ``None``/
         ``"none"``, ``"hnsw"`` or ``"ivfpq"``. ``on_bad_image``: ``"error"`` or ``"skip"``
-        (skipped files are counted in the manifest). An existing index is replaced only
+        (skipped files are counted in the manifest). ``model_spec`` and ``model_options`` (the
+        :func:`geovpr.load_model` options, e.g. ``{"backbone_weights": "hub"}``) are recorded so
+        that the index can load its model again. An existing index is replaced only
         with ``overwrite``. Returns the loaded index (with ``model`` attached).
         """
         out = Path(out_dir)
@@ -162,7 +181,7 @@ class Index:
             raise ConfigError(f"--ann ivfpq needs at least {ann_mod.MIN_TRAIN_IVFPQ} images to train, got "
                               f"{len(paths)}; use --ann hnsw or exact search for small databases")
         coord = resolve_coords(coords, paths, root)
-        record = model_record(model, model_spec)
+        record = model_record(model, model_spec, model_options)
         partial = partial_dir(out)
         partial.mkdir(parents=True, exist_ok=True)
         if (partial / MANIFEST).is_file():
@@ -173,7 +192,7 @@ class Index:
                     f"(fingerprint {old.get('model', {}).get('fingerprint')}); rerun that command to resume it "
                     f"or delete {partial} to start over"
                 )
-        manifest = _new_manifest(record, coord)
+        manifest = _new_manifest(record, coord, environment_record(device=device))
         write_json_atomic(partial / MANIFEST, manifest)
         t0 = time.perf_counter()
         info = build_segment(
@@ -236,7 +255,8 @@ class Index:
             fingerprint=manifest["model"]["fingerprint"], chunk_size=chunk_size, batch_size=batch_size,
             device=device, on_bad_image=on_bad_image, progress=progress,
         )
-        manifest["segments"] = list(manifest["segments"]) + [{"name": info["name"], "count": info["count"]}]
+        manifest["segments"] = list(manifest["segments"]) + [
+            {"name": info["name"], "count": info["count"], "environment": environment_record(device=device)}]
         manifest["num_images"] = int(manifest["num_images"]) + info["count"]
         manifest["skipped"] = list(manifest.get("skipped", [])) + info["skipped"]
         if manifest.get("ann"):
@@ -286,8 +306,11 @@ class Index:
         if self._model is None:
             spec = self.manifest["model"].get("spec")
             if spec:
-                log.info("loading the index's model from %s", spec)
-                self.model = spec
+                from geovpr import load_model
+
+                options = self.manifest["model"].get("load_options") or {}
+                log.info("loading the index's model from %s %s", spec, options or "")
+                self.model = load_model(spec, **options)
                 return self._model
             rebuilt = _rebuild_from_config(self.manifest["model"]["config"])
             if rebuilt is None or rebuilt.fingerprint() != self.manifest["model"]["fingerprint"]:
@@ -432,11 +455,12 @@ def _coord_values(coord: Coordinates) -> np.ndarray:
     return coord.values
 
 
-def _new_manifest(record: dict[str, Any], coord: Coordinates) -> dict[str, Any]:
+def _new_manifest(record: dict[str, Any], coord: Coordinates, environment: dict[str, Any]) -> dict[str, Any]:
     has = bool(coord.present.any())
     return {
         "format": FORMAT, "version": VERSION, "complete": False,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "environment": environment,
         "model": record,
         "coord_system": coord.system if has else None,
         "utm_zone": coord.zone if has else "",

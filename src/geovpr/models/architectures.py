@@ -70,6 +70,17 @@ ARCHITECTURES: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+# Tiny models meant to be trained from scratch; every other built-in is a DINOv2 that needs its weights.
+RANDOM_INIT_ARCHITECTURES = frozenset({"tiny_vit_gem", "tiny_vit_salad", "tiny_vit_softp"})
+
+
+def needs_backbone_weights(name: str) -> bool:
+    """True for the built-in DINOv2 architectures (``dinov2_*``, ``sage_*``): without official
+    backbone weights they are random networks, which :func:`~geovpr.models.factory.load_model`
+    builds only when asked to (``random_init=True``)."""
+    return name in ARCHITECTURES and name not in RANDOM_INIT_ARCHITECTURES
+
+
 def list_architectures() -> list[str]:
     """Names of the built-in architectures."""
     return sorted(ARCHITECTURES)

@@ -1,6 +1,7 @@
 """One entry point to get a model: ``load_model(spec)``.
 
-``spec`` is a built-in architecture name (random init, or ``pretrained=`` weights), ``"pixels"``
+``spec`` is a built-in architecture name (with ``backbone_weights=`` official DINOv2 weights or
+``pretrained=`` weights; random weights only on request, ``random_init=True``), ``"pixels"``
 (the raw-pixel baseline), or a checkpoint path — ours (``model.safetensors`` + ``config.json``)
 or an official release (CliqueMining/SALAD ``.ckpt``/state dict, SAGE ``.pth``).
 """
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 
 from geovpr.errors import CheckpointError, ConfigError
-from geovpr.models.architectures import ARCHITECTURES, get_architecture, list_architectures
+from geovpr.models.architectures import ARCHITECTURES, get_architecture, list_architectures, needs_backbone_weights
 from geovpr.models.base import DescriptorModel
 from geovpr.models.checkpoint import (
     infer_config,
@@ -31,10 +32,13 @@ from geovpr.models.vpr_model import VPRModel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_model", "list_architectures", "load_model"]
+__all__ = ["build_model", "check_weights", "list_architectures", "load_model"]
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin", ".safetensors", ".json")
-OVERRIDES = ("pretrained", "backbone_weights", "head_mode", "interact_head", "image_size")
+OVERRIDES = ("pretrained", "backbone_weights", "random_init", "head_mode", "interact_head", "image_size")
+WEIGHTS_HINT = ("pass backbone_weights='hub' (the torch-hub cache file) or a weights file path "
+                "(command line: --backbone-weights hub|PATH), a trained checkpoint instead of the name, "
+                "or random_init=True (--random-init) to use random weights on purpose")
 
 
 def build_model(cfg: Mapping[str, Any]) -> DescriptorModel:
@@ -60,14 +64,19 @@ def load_model(
     ``pretrained`` (weights file for a built-in name), ``backbone_weights`` (official DINOv2
     weights: a path or ``"hub"`` for the torch-hub cache; never downloaded), ``head_mode``
     (``"single"``/``"batch"``), ``interact_head`` (True: require the InteractHead, False: drop
-    it), ``image_size`` (int or (H, W) for preprocessing).
+    it), ``image_size`` (int or (H, W) for preprocessing), ``random_init`` (True: allow a built-in
+    DINOv2 architecture without weights; without it that is a :class:`ConfigError` — a random
+    DINOv2 is never built silently. Ignored by ``pixels``, the ``tiny_*`` models and checkpoints).
     """
     unknown = set(overrides) - set(OVERRIDES)
     if unknown:
         raise ConfigError(f"unknown load_model option(s) {sorted(unknown)}; known: {list(OVERRIDES)}")
+    check_weights(spec, backbone_weights=overrides.get("backbone_weights"), pretrained=overrides.get("pretrained"),
+                  random_init=bool(overrides.get("random_init")))
+    overrides = {**overrides, "random_init": bool(overrides.get("random_init"))}
     text = str(spec)
     if text == "pixels":
-        if config or any(v is not None for v in overrides.values()):
+        if config or any(v is not None for k, v in overrides.items() if k != "random_init"):
             raise ConfigError("the 'pixels' model takes no options")
         from geovpr.models.pixels import PixelsModel
 
@@ -111,6 +120,19 @@ def _apply_overrides(cfg: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
             raise ConfigError("head_mode given but the model has no InteractHead")
         cfg["head"]["mode"] = overrides["head_mode"]
     return cfg
+
+
+def check_weights(spec: str | os.PathLike, *, backbone_weights: Any = None, pretrained: Any = None,
+                  random_init: bool = False) -> None:
+    """The weight options of :func:`load_model`, checked before anything is built or read: a
+    built-in DINOv2 architecture needs ``backbone_weights``/``pretrained`` or ``random_init``, and
+    ``random_init`` contradicts the other two. Raises :class:`ConfigError` saying what to pass."""
+    if random_init and (backbone_weights is not None or pretrained is not None):
+        raise ConfigError("random_init (--random-init) contradicts backbone_weights/pretrained: pass one of them")
+    text = str(spec)
+    if needs_backbone_weights(text) and not Path(text).exists() and not random_init \
+            and backbone_weights is None and pretrained is None:
+        raise ConfigError(f"{text} without weights would be a random DINOv2: {WEIGHTS_HINT}")
 
 
 def _load_builtin(name: str, config: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> VPRModel:

@@ -8,6 +8,7 @@ Output folder::
     out_dir/logs/version_N/         metrics.csv of the N-th (re)start
     out_dir/tensorboard/            TensorBoard events (only when tensorboard is installed)
     out_dir/metrics.json            last evaluation results
+    out_dir/environment.json        one environment record (versions, commit, device...) per (re)start
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import torch
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import ConfigError
+from geovpr.provenance import environment_record
 from geovpr.train import recipe as recipes
 from geovpr.train.checkpointing import LAST, AtomicCheckpointIO, ExportModel, PeriodicCheckpoint, export_model
 from geovpr.train.datamodule import (
@@ -39,9 +41,11 @@ from geovpr.train.datamodule import (
 from geovpr.train.distributed import all_gather_rows, world
 from geovpr.train.loss import LossConfig, MultiSimilarityObjective
 from geovpr.train.module import OptimConfig, VPRTrainingModule
+from geovpr.train.randaugment import RandAugment
 from geovpr.train.transforms import TrainTransform
 
 log = logging.getLogger(__name__)
+ENVIRONMENT = "environment.json"
 
 
 @dataclass
@@ -175,6 +179,18 @@ class VPRDataModule(pl.LightningDataModule):
 
 
 # ----------------------------------------------------------------------------- model / eval
+def check_model_weights(cfg: Mapping[str, Any]) -> None:
+    """A built-in DINOv2 ``model.arch`` or ``mining.descriptor_model`` without weights fails here,
+    before any data is read (``model.options.backbone_weights`` or ``random_init: true``)."""
+    from geovpr.models.factory import check_weights
+
+    opts = cfg["model"]["options"] or {}
+    check_weights(cfg["model"]["arch"], backbone_weights=opts.get("backbone_weights"),
+                  pretrained=opts.get("pretrained"), random_init=bool(opts.get("random_init")))
+    if cfg["mining"]["descriptor_model"]:
+        check_weights(cfg["mining"]["descriptor_model"])
+
+
 def build_model(cfg: Mapping[str, Any]) -> torch.nn.Module:
     from geovpr.models.factory import load_model
 
@@ -246,6 +262,25 @@ def build_trainer(cfg: Mapping[str, Any], out_dir: Path, spe: int) -> pl.Trainer
     )
 
 
+def record_environment(out_dir: Path, device: Any = None) -> None:
+    """Append this (re)start's :func:`~geovpr.provenance.environment_record` to ``environment.json``."""
+    path = out_dir / ENVIRONMENT
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    if not isinstance(runs, list):
+        raise ConfigError(f"{path}: expected a JSON list of environment records")
+    runs.append(environment_record(device=device))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(runs, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _root_device(trainer: pl.Trainer) -> str | None:
+    try:
+        return str(trainer.strategy.root_device)
+    except Exception:  # noqa: BLE001 - not known before the strategy is set up (some DDP launchers)
+        return None
+
+
 def _prepare_out_dir(cfg: dict, out_dir: Path) -> Path | None:
     """Write/compare ``recipe.yaml``; return the checkpoint to resume from, if any."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -271,6 +306,7 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
         overrides: Iterable[str] = ()) -> FitResult:
     """Train a model as the recipe says; resume from ``out_dir/checkpoints/last.ckpt`` if present."""
     cfg = recipes.resolve_recipe(recipe, overrides)
+    check_model_weights(cfg)
     recipes.check_paths(cfg)
     out_dir = Path(out_dir)
     resume = _prepare_out_dir(cfg, out_dir)
@@ -297,6 +333,8 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
     train = cfg["train"]
     optim = OptimConfig(train["optimizer"], float(train["lr"]), float(train["weight_decay"]), dict(train["scheduler"]))
     trainer = build_trainer(cfg, out_dir, spe)
+    if trainer.is_global_zero:
+        record_environment(out_dir, _root_device(trainer))
     world_size = trainer.world_size
     for s in sources:
         if s.places % world_size:
@@ -311,7 +349,7 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
     planner.encode = DescriptorEncoder(all_paths, module, static, int(cfg["mining"]["descriptor_batch_size"]),
                                        cfg["data"]["on_bad_image"])
     transform = TrainTransform(tuple(train["image_size"]), getattr(model.preprocess, "mode", "rgb"),
-                               float(train["color_jitter"]))
+                               float(train["color_jitter"]), RandAugment.from_config(train["randaugment"]))
     data = VPRDataModule(sources, planner, spe, transform, seed, cfg["data"]["on_bad_image"],
                          int(cfg["data"]["num_workers"]))
     log.info("training %s: %d steps per epoch, %d epochs, out %s", cfg["name"], spe, train["epochs"], out_dir)

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from geovpr.errors import ConfigError
+from geovpr.train.randaugment import RandAugment
 
 SOURCE_DEFAULTS: dict[str, Any] = {
     "reader": None,  # gsv_cities | gsv_xs | msls | folder
@@ -51,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "image_size": [224, 224],
         "color_jitter": 0.0,
+        # torchvision RandAugment semantics (geovpr.train.randaugment) after the resize; num_ops 0 = off
+        "randaugment": {"num_ops": 0, "magnitude": 9, "num_magnitude_bins": 31, "interpolation": "nearest"},
         "epochs": 4,
         "steps_per_epoch": None,
         "max_steps": None,
@@ -218,6 +221,10 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"train.image_size must be [height, width], got {size!r}")
     if int(train["checkpoint_every_n_steps"]) < 1:
         raise ConfigError("train.checkpoint_every_n_steps must be >= 1")
+    try:
+        RandAugment.from_config(train["randaugment"])
+    except ConfigError as exc:
+        raise ConfigError(f"recipe key train.{exc}") from None
 
 
 def check_paths(cfg: dict) -> None:

@@ -1,7 +1,8 @@
-"""Training image transform: resize to the training size and an optional light colour jitter.
+"""Training image transform: resize to the training size, optional RandAugment, optional colour jitter.
 
-Plain PIL + torch (no torchvision). The jitter of an image is drawn from its own seed (given by the
-batch sampler), so augmentation is reproducible across workers, processes and resumes.
+Plain PIL + torch (no torchvision). The augmentation of an image is drawn from its own seed (given
+by the batch sampler from the run seed, epoch, step and position), so it is reproducible across
+workers, processes and resumes. RandAugment and the jitter use independent streams of that seed.
 """
 from __future__ import annotations
 
@@ -12,25 +13,31 @@ import torch
 from PIL import Image
 
 from geovpr.models.base import IMAGENET_MEAN, IMAGENET_STD
+from geovpr.train.randaugment import RandAugment
 
 _GRAY_WEIGHTS = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+RANDAUGMENT_STREAM = 1  # the RandAugment generator of an image is seeded with (seed, RANDAUGMENT_STREAM)
 
 
 @dataclass(frozen=True)
 class TrainTransform:
     """``size`` (H, W); ``mode`` "rgb" (ImageNet-normalised) or "gray" (one channel in [0, 1]).
 
-    ``jitter`` in [0, 1): brightness, contrast and saturation factors drawn uniformly from
-    ``[1 - jitter, 1 + jitter]`` (0 disables it).
+    ``randaugment``: applied to the resized image (as the references: resize, then RandAugment);
+    ``None`` or ``num_ops=0`` disables it. ``jitter`` in [0, 1): brightness, contrast and
+    saturation factors drawn uniformly from ``[1 - jitter, 1 + jitter]`` (0 disables it).
     """
 
     size: tuple[int, int]
     mode: str = "rgb"
     jitter: float = 0.0
+    randaugment: RandAugment | None = None
 
     def __call__(self, img: Image.Image, seed: int) -> torch.Tensor:
         height, width = self.size
         small = img.convert("RGB").resize((width, height), Image.BILINEAR)
+        if self.randaugment is not None and self.randaugment.num_ops > 0:
+            small = self.randaugment(small, np.random.default_rng([seed, RANDAUGMENT_STREAM]))
         x = torch.from_numpy(np.array(small, dtype=np.float32)).div_(255.0).permute(2, 0, 1).contiguous()
         if self.jitter > 0:
             x = colour_jitter(x, np.random.default_rng(seed), self.jitter)
