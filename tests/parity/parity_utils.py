@@ -113,6 +113,23 @@ def backbone_options(cfg: dict[str, Any]) -> dict[str, Any]:
             "num_recalib_blocks": cfg["num_recalib_blocks"]}
 
 
+def image_for(cfg: dict[str, Any], images: "Fixture", feature_map: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """The fixture image a model was run on: ``cfg["image"]`` when stated, else the one whose batch
+    size and patch grid match ``feature_map`` [B, C, h, w] (exactly one must)."""
+    if "image" in cfg:
+        return images[cfg["image"]]
+    b, _, h, w = feature_map.shape
+    found = [k for k, x in images.tensors.items()
+             if (x.shape[0], x.shape[2], x.shape[3]) == (b, h * patch_size, w * patch_size)]
+    assert len(found) == 1, f"cannot tell the input image of a [{b}, *, {h}, {w}] feature map: {found}"
+    return images[found[0]]
+
+
+def head_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """InteractHead settings stated in a fixture config (``nhead`` cannot be read from weights)."""
+    return {k: cfg[k] for k in ("nhead", "d_model", "dim_feedforward", "num_layers") if k in cfg}
+
+
 def fixtures_root() -> Path:
     """$GEOVPR_FIXTURES or ``<repo root>/../shared/fixtures`` (same rule as tests/conftest.py)."""
     repo = Path(__file__).resolve().parents[2]
