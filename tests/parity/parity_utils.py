@@ -107,10 +107,15 @@ def vit_options(cfg: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: s
     return out
 
 
-def backbone_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """SAGE backbone options (released: frozen, final norm, token, DPN after the last K blocks)."""
-    return {"name": "dinov2", "num_trainable_blocks": 0, "norm_layer": True, "return_token": True,
-            "num_recalib_blocks": cfg["num_recalib_blocks"]}
+def backbone_options(cfg: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str = "") -> dict[str, Any]:
+    """SAGE backbone options (released: frozen, final norm, token, DPN after the last K blocks);
+    the DPN hidden width (not in the metadata) from the first DPN's weight shape."""
+    out = {"name": "dinov2", "num_trainable_blocks": 0, "norm_layer": True, "return_token": True,
+           "num_recalib_blocks": cfg["num_recalib_blocks"]}
+    first = tensors.get(f"{prefix}gpn_norms.0.projection.0.weight")
+    if first is not None:
+        out["dpn_hidden"] = int(first.shape[0])
+    return out
 
 
 def image_for(cfg: dict[str, Any], images: "Fixture", feature_map: torch.Tensor, patch_size: int) -> torch.Tensor:
