@@ -119,3 +119,26 @@ def test_full_sage_model_with_encoder(sage_parts, load_fixture, tmp_path, prefix
     no_head = load_model(path, config=_sage_config(cfg), interact_head=False)
     assert no_head.encoder is None
     assert_matches(no_head(x), io["out_no_encoder"], "full_sage_model", "out_no_encoder")
+
+
+def test_full_models_load_from_safetensors_with_their_metadata(sage_parts, load_fixture, fixtures_dir, tmp_path):
+    """No ``config=``: ViT heads, trainable blocks and InteractHead heads come from the file's metadata."""
+    from safetensors.torch import save_file
+
+    sd, io = load_fixture("full_salad_model_state_dict"), load_fixture("full_salad_model_io")
+    cfg = sd.config
+    model = load_model(fixtures_dir / "full_salad_model_state_dict.safetensors")
+    _check_inferred_backbone(model, cfg["vit"])
+    assert model.backbone.num_trainable_blocks == min(cfg["backbone_config"]["num_trainable_blocks"],
+                                                      cfg["vit"]["depth"])
+    assert_matches(model(load_fixture("images")[cfg["image"]]), io["out"], "full_salad_model", "out")
+
+    sage, sage_io, head = sage_parts
+    path = tmp_path / "sage_with_encoder.safetensors"
+    save_file({**sage.tensors, **{f"encoder.{k}": v for k, v in head.tensors.items()}}, str(path),
+              metadata={"config": sage.metadata["config"]})
+    model = load_model(path, head_mode="batch")
+    assert model.encoder.layers[0].self_attn.num_heads == sage.config["nhead"]
+    assert model.backbone.model.num_heads == sage.config["vit"]["num_heads"]
+    x = _sage_image(sage.config, sage_io, load_fixture)
+    assert_matches(model(x), sage_io["out_with_encoder"], "full_sage_model", "out_with_encoder")

@@ -22,6 +22,7 @@ from geovpr.models.checkpoint import (
     infer_config,
     load_state_dict_file,
     load_strict,
+    metadata_config,
     own_checkpoint_files,
     read_own_config,
     strip_prefix,
@@ -146,7 +147,8 @@ def _load_path(path: Path, config: Mapping[str, Any] | None, overrides: Mapping[
         return model
     sd = _foreign_state_dict(path)
     inferred = infer_config(sd)
-    if inferred["head"] is None and config and isinstance(config.get("head"), Mapping):
+    config = _merge(metadata_config(path), config)  # explicit settings win over the file's metadata
+    if inferred["head"] is None and isinstance(config.get("head"), Mapping):
         # head settings (e.g. nhead from a checkpoint's metadata) do not create a head the weights lack
         log.info("%s has no encoder.* weights: ignoring the head settings %s", path, dict(config["head"]))
         config = {k: v for k, v in config.items() if k != "head"}
