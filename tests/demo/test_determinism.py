@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from geovpr.demo import QUICK, _city
@@ -54,3 +55,19 @@ def test_two_seeded_cpu_runs_are_bit_identical(tmp_path: Path) -> None:
     first, second = _run(tmp_path / "a", "1", threads), _run(tmp_path / "b", "2", threads)
     assert set(first) == {"cliquemining", "sage"}
     assert first == second  # trained weights bit for bit (recall and GDS are functions of them)
+
+
+def test_demo_runs_with_its_own_thread_count_and_restores_the_callers(monkeypatch, tmp_path: Path) -> None:
+    """The demo's numbers must not depend on the machine's core count: it fixes its thread count."""
+    import geovpr.demo as demo
+    from geovpr.errors import ConfigError
+
+    seen = []
+    monkeypatch.setattr(demo, "_run_demo", lambda out, cfg: seen.append(torch.get_num_threads()) or {})
+    before = torch.get_num_threads()
+    for threads in (1, 3):
+        demo.run_demo(tmp_path, dataclasses.replace(QUICK, threads=threads))
+        assert torch.get_num_threads() == before
+    assert seen == [1, 3] and QUICK.threads == demo.DEMO.threads == 2
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        demo.run_demo(tmp_path, dataclasses.replace(QUICK, threads=0))
