@@ -23,6 +23,12 @@ def test_knn_is_exact(backend: str, chunk: int | None) -> None:
     db = rng.normal(size=(300, 24)).astype(np.float32) * 3 + 1  # not normalised, offset
     q = rng.normal(size=(41, 24)).astype(np.float32) * 3 + 1
     sq, idx = knn(db, q, 10, backend=backend, chunk_size=chunk)
+    # exact index comparison is valid on any BLAS: the smallest gap between consecutive float64
+    # squared distances exceeds twice the worst float32 Gram-form error (D + 2) u (|q| + |x|)^2
+    d64 = ((q[:, None, :].astype(np.float64) - db[None].astype(np.float64)) ** 2).sum(-1)
+    u = float(np.finfo(np.float32).eps) / 2
+    norms = np.linalg.norm(q.astype(np.float64), axis=1)[:, None] + np.linalg.norm(db.astype(np.float64), axis=1).max()
+    assert (np.diff(np.sort(d64, axis=1)[:, :11], axis=1) > 2 * (db.shape[1] + 2) * u * norms ** 2).all()
     np.testing.assert_array_equal(idx, _brute(db, q, 10))
     ref = ((q[:, None, :].astype(np.float64) - db[idx].astype(np.float64)) ** 2).sum(-1)
     np.testing.assert_allclose(sq, ref, rtol=1e-4, atol=1e-3)

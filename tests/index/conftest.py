@@ -46,3 +46,23 @@ def _one_faiss_thread():
     faiss.omp_set_num_threads(1)
     yield
     faiss.omp_set_num_threads(before)
+
+
+def min_gap_over_rounding(db: np.ndarray, q: np.ndarray, k: int) -> float:
+    """Smallest gap between consecutive exact squared distances among each query's ``k + 1`` nearest
+    rows, in units of how far two float32 evaluations can disagree about such a gap: twice
+    ``(D + 2) * u * (|q| + |x|)^2`` (Gram form ``|q|^2 + |x|^2 - 2 q.x``; a direct difference errs
+    less).  Above 1, every float32 kNN ranks the first ``k`` rows exactly as float64 does, on any
+    BLAS/CPU: exact index comparisons are then valid by construction."""
+    u = float(np.finfo(np.float32).eps) / 2
+    db64, q64 = np.asarray(db, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    d = ((q64[:, None] - db64[None]) ** 2).sum(-1)
+    gaps = np.diff(np.sort(d, axis=1)[:, : k + 1], axis=1)
+    tol = 2 * (db64.shape[1] + 2) * u * (np.linalg.norm(q64, axis=1)[:, None] + np.linalg.norm(db64, axis=1).max()) ** 2
+    return float((gaps / tol).min())
+
+
+@pytest.fixture(scope="session")
+def ranking_is_exact() -> Callable[[np.ndarray, np.ndarray, int], bool]:
+    """``ranking_is_exact(db, q, k)``: the data have no float32 near-ties among the first k + 1."""
+    return lambda db, q, k: min_gap_over_rounding(db, q, k) > 1.0

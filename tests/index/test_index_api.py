@@ -38,13 +38,14 @@ def brute_top(db_desc, q_desc, k):
     return np.argsort(d, axis=1, kind="stable")[:, :k], np.sort(d, axis=1)[:, :k]
 
 
-def test_build_search_equals_brute_force(tmp_path, db):
+def test_build_search_equals_brute_force(tmp_path, db, ranking_is_exact):
     model = PixelsModel()
     index = Index.build(model, tmp_path / "db", tmp_path / "idx", progress=False, chunk_size=4)
     assert len(index) == 9 and index.has_coords and index.coords.system == "utm"
     assert index.images == [str(p) for p in db]  # sorted folder order, absolute paths
     desc = model.describe(db)
     q = desc[[2, 7]] + 0.01
+    assert ranking_is_exact(desc, q, 4)  # so comparing indices exactly is valid on any BLAS
     nn = index.search(q, k=4)
     ref_i, ref_d = brute_top(desc, q, 4)
     np.testing.assert_array_equal(nn.indices, ref_i)
@@ -69,7 +70,7 @@ def test_localize_estimate_and_confidence(tmp_path, db):
     assert res["confidence"] == 1.0 and res["confidence_basis"] == "distinct_place"
 
 
-def test_add_equals_full_build_and_refuses_duplicates(tmp_path, make_images):
+def test_add_equals_full_build_and_refuses_duplicates(tmp_path, make_images, ranking_is_exact):
     first = make_images(tmp_path / "a", [at_name(100, 10 * i) for i in range(5)])
     second = make_images(tmp_path / "b", [at_name(200, 10 * i) for i in range(4)], seed0=50)
     model = PixelsModel()
@@ -77,6 +78,7 @@ def test_add_equals_full_build_and_refuses_duplicates(tmp_path, make_images):
     assert index.add(tmp_path / "b", progress=False) == 4
     full = Index.build(model, first + second, tmp_path / "full", progress=False)
     q = model.describe(second[:2] + first[:1]) + 0.02
+    assert ranking_is_exact(model.describe(first + second), q, 6)
     a, b = Index.load(tmp_path / "idx").search(q, 6), full.search(q, 6)
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_allclose(a.distances, b.distances, rtol=1e-6)
@@ -179,7 +181,7 @@ def test_overwrite_and_existing(tmp_path, db):
         Index.build(PixelsModel(), tmp_path / "db", tmp_path / "junk", progress=False)
 
 
-def test_hnsw_index_agrees_with_exact_and_survives_add(tmp_path, db, make_images):
+def test_hnsw_index_agrees_with_exact_and_survives_add(tmp_path, db, make_images, ranking_is_exact):
     model = PixelsModel()
     index = Index.build(model, tmp_path / "db", tmp_path / "idx", ann="hnsw", progress=False)
     more = make_images(tmp_path / "more", [at_name(600000 + i, 0) for i in range(3)], seed0=30)
@@ -187,6 +189,7 @@ def test_hnsw_index_agrees_with_exact_and_survives_add(tmp_path, db, make_images
     assert index.manifest["ann"]["count"] == 12 and index.manifest["ann"]["file"] == "ann-00002.faiss"
     assert not (tmp_path / "idx" / "ann-00001.faiss").exists()  # the old generation is cleaned up
     q = model.describe(list(db[:2]) + more) + 0.01
+    assert ranking_is_exact(model.describe(list(db) + more), q, 5)
     a, e = index.search(q, 5), index.search(q, 5, exact=True)
     np.testing.assert_array_equal(a.indices, e.indices)
     np.testing.assert_allclose(a.distances, e.distances, rtol=1e-6)

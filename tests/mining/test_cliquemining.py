@@ -168,14 +168,21 @@ def test_draw_limit_raises_instead_of_looping(data, mining, prefetch):
 
 
 def test_batches_independent_of_threads_chunks_and_prefetch(data, mining, monkeypatch):
-    """BLAS thread count, GEMM chunk sizes and background prefetching only schedule work."""
+    """BLAS thread count, GEMM chunk sizes and background prefetching only schedule work.
+
+    The descriptors are multiples of 1/8 in [-0.5, 0.5]: every float32 GEMM product and partial
+    sum is then exact, so the distances (and hence the batches) are the same bits for any BLAS
+    kernel, thread split or chunk shape, on any CPU.  With general float descriptors the rows can
+    differ in the last bits between GEMM shapes on some BLAS builds (see ``graph.AnchorStream``).
+    """
     import geovpr.mining.graph as graph
 
     def epoch(**kw):
         utm, city, cluster = data
         s = CliqueMining(utm, city, cluster, places_per_batch=12, batches_per_epoch=20, seed=7, tau=TAU, **kw)
         rows = s.descriptor_request(0)
-        s.set_descriptors(rows, mining.unit_descriptors(len(rows), dim=256, seed=4))  # GEMMs big enough to thread
+        dyadic = np.random.default_rng(4).integers(-4, 5, (len(rows), 256)) / 8  # GEMMs big enough to thread
+        s.set_descriptors(rows, dyadic.astype(np.float32))
         return s.epoch_batches(0), s.stats
 
     ref, stats = epoch(blas_threads=1, prefetch=False)

@@ -12,6 +12,25 @@ from geovpr.mining.bank import DescriptorBank
 from geovpr.mining.graph import (AnchorStream, CityClusters, descriptor_distances, linear_distance_weights,
                                  sample_similar, successive_sample)
 
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def sq_error_bound(sq: np.ndarray, anchor: int, dim: int) -> np.ndarray:
+    """Worst-case rounding error of one float32 ``|a|^2 + |b|^2 - 2 a.b`` (anchor a, every row b).
+
+    Each of the three dot products of length ``dim`` errs by at most ``dim * u * |a||b|``
+    (``u = eps / 2``) and the two additions by ``u`` times their operands, so the error is
+    below ``(dim + 2) * u * (|a| + |b|)^2``.  Whatever the BLAS kernel, thread count or GEMM shape.
+    """
+    norms = np.sqrt(sq.astype(np.float64))
+    return (dim + 2) * (EPS32 / 2) * (norms[anchor] + norms) ** 2
+
+
+def distance_error_bound(sq: np.ndarray, anchor: int, dim: int, d: np.ndarray) -> np.ndarray:
+    """Bound on |float32 Gram-form distance - exact distance|: ``sqrt`` turns an error e of d^2
+    into at most ``sqrt(e)`` (the worst case, at d = 0), plus the rounding of the root itself."""
+    return np.sqrt(sq_error_bound(sq, anchor, dim)) + EPS32 * d
+
 
 def test_city_clusters_grouping():
     cities = np.array(["b", "a", "b", "a", "b", "a"], dtype=object)
@@ -33,7 +52,10 @@ def test_descriptor_distances_match_cdist():
     sq = np.einsum("ij,ij->i", x, x)
     q = np.array([3, 7, 3])
     d = descriptor_distances(x, sq, q)
-    np.testing.assert_allclose(d, cdist(x[q].astype(np.float64), x.astype(np.float64)), atol=2e-3)
+    exact = cdist(x[q].astype(np.float64), x.astype(np.float64))
+    for row, anchor in enumerate(q):
+        assert d[row, anchor] == 0.0  # a query's own distance is exactly 0, whatever the rounding
+        assert (np.abs(d[row] - exact[row]) <= distance_error_bound(sq, anchor, x.shape[1], exact[row])).all()
 
 
 def test_anchor_stream_deterministic():
@@ -43,8 +65,9 @@ def test_anchor_stream_deterministic():
     b = AnchorStream(np.random.default_rng([1, 2]), x, sq)
     for _ in range(100):  # crosses block boundaries
         (ia, ra), (ib, rb) = a.next(), b.next()
-        assert ia == ib and np.array_equal(ra, rb)
-        np.testing.assert_allclose(ra, np.linalg.norm(x - x[ia], axis=1), atol=5e-3)
+        assert ia == ib and np.array_equal(ra, rb)  # same machine, same GEMM shapes: same bits
+        exact = np.linalg.norm(x.astype(np.float64) - x[ia], axis=1)
+        assert ra[ia] == 0.0 and (np.abs(ra - exact) <= distance_error_bound(sq, ia, x.shape[1], exact)).all()
 
 
 def test_linear_weights():
@@ -119,12 +142,22 @@ def test_successive_sample_dominant_weight_terminates():
     assert len(set(got.tolist())) == 15 and 0 in got
 
 
+def dyadic_descriptors(n: int, dim: int, seed: int) -> np.ndarray:
+    """Entries in {-4..4}/8: every product and partial sum of a float32 GEMM is a multiple of 1/64
+    far below 2**24/64, hence exact -- the distances are the same bits for any summation order."""
+    return (np.random.default_rng(seed).integers(-4, 5, (n, dim)) / 8).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["unit", "dyadic"])
 @pytest.mark.parametrize("prefetch", [False, True])
-def test_anchor_stream_chunks_and_prefetch_keep_anchors_and_rows(prefetch):
+def test_anchor_stream_chunks_and_prefetch_keep_anchors_and_rows(prefetch, kind):
     from concurrent.futures import ThreadPoolExecutor
 
-    x = np.random.default_rng(0).standard_normal((300, 96)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    if kind == "unit":
+        x = np.random.default_rng(0).standard_normal((300, 96)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    else:
+        x = dyadic_descriptors(300, 96, seed=0)
     sq = np.einsum("ij,ij->i", x, x)
     plain = AnchorStream(np.random.default_rng([4, 5]), x, sq)  # default: chunks of 64
     with ThreadPoolExecutor(1) as pool:
@@ -133,7 +166,15 @@ def test_anchor_stream_chunks_and_prefetch_keep_anchors_and_rows(prefetch):
         for step in range(400):
             varied.expected = float(wanted[step])
             (ia, ra), (ib, rb) = plain.next(), varied.next()
-            assert ia == ib  # same anchor sequence whatever the chunking
-            np.testing.assert_allclose(rb, ra, rtol=0, atol=1e-6)
-            np.testing.assert_allclose(rb, np.linalg.norm(x - x[ib], axis=1), atol=5e-3)
+            assert ia == ib  # same anchor sequence whatever the chunking (exact by construction)
+            assert ra[ia] == rb[ib] == 0.0
+            exact = np.linalg.norm(x.astype(np.float64) - x[ib], axis=1)
+            if kind == "dyadic":  # exact GEMM: chunking cannot change a bit
+                assert np.array_equal(ra, rb)
+                np.testing.assert_allclose(rb, exact, rtol=EPS32, atol=0)
+                continue
+            # two float32 evaluations of d^2 (other GEMM shapes) differ by at most twice the bound
+            bound = 2 * sq_error_bound(sq, ib, x.shape[1]) + 2 * EPS32 * exact ** 2
+            assert (np.abs(rb.astype(np.float64) ** 2 - ra.astype(np.float64) ** 2) <= bound).all()
+            assert (np.abs(rb - exact) <= distance_error_bound(sq, ib, x.shape[1], exact)).all()
     assert varied.rows_computed >= 400 and plain.rows_computed == 448

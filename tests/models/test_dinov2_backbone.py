@@ -96,6 +96,24 @@ def test_last_blocks_train_and_the_rest_gets_no_gradient():
         assert (p.grad is not None) == trains, name
 
 
+@pytest.mark.parametrize("n", [3, 4, 10])
+def test_trainable_blocks_at_or_beyond_depth_train_every_block(n):
+    # the reference freezes blocks[:-n]: empty for n >= depth, so every block trains
+    backbone = DINOv2Backbone(tiny_vit(), num_trainable_blocks=n)
+    assert backbone.num_trainable_blocks == backbone.config["num_trainable_blocks"] == 3  # depth
+    f, t = backbone(torch.randn(2, 3, 56, 56))
+    (f.square().mean() + t.square().mean()).backward()
+    for name, p in backbone.named_parameters():
+        trains = name.startswith(("model.blocks.", "model.norm."))
+        assert p.requires_grad == trains and (p.grad is not None) == trains, name
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, "2", True])
+def test_bad_trainable_block_counts_are_one_line_errors(n):
+    with pytest.raises(ConfigError, match="num_trainable_blocks must be an integer >= 0"):
+        DINOv2Backbone(tiny_vit(), num_trainable_blocks=n)
+
+
 def test_dpn_recalibration_trains_through_frozen_blocks():
     backbone = DINOv2Backbone(tiny_vit(), num_trainable_blocks=0, num_recalib_blocks=2)
     assert sorted(k for k in backbone.state_dict() if k.startswith("gpn_norms.")) == [

@@ -107,10 +107,32 @@ def vit_options(cfg: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: s
     return out
 
 
-def backbone_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """SAGE backbone options (released: frozen, final norm, token, DPN after the last K blocks)."""
-    return {"name": "dinov2", "num_trainable_blocks": 0, "norm_layer": True, "return_token": True,
-            "num_recalib_blocks": cfg["num_recalib_blocks"]}
+def backbone_options(cfg: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str = "") -> dict[str, Any]:
+    """SAGE backbone options (released: frozen, final norm, token, DPN after the last K blocks);
+    the DPN hidden width (not in the metadata) from the first DPN's weight shape."""
+    out = {"name": "dinov2", "num_trainable_blocks": 0, "norm_layer": True, "return_token": True,
+           "num_recalib_blocks": cfg["num_recalib_blocks"]}
+    first = tensors.get(f"{prefix}gpn_norms.0.projection.0.weight")
+    if first is not None:
+        out["dpn_hidden"] = int(first.shape[0])
+    return out
+
+
+def image_for(cfg: dict[str, Any], images: "Fixture", feature_map: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """The fixture image a model was run on: ``cfg["image"]`` when stated, else the one whose batch
+    size and patch grid match ``feature_map`` [B, C, h, w] (exactly one must)."""
+    if "image" in cfg:
+        return images[cfg["image"]]
+    b, _, h, w = feature_map.shape
+    found = [k for k, x in images.tensors.items()
+             if (x.shape[0], x.shape[2], x.shape[3]) == (b, h * patch_size, w * patch_size)]
+    assert len(found) == 1, f"cannot tell the input image of a [{b}, *, {h}, {w}] feature map: {found}"
+    return images[found[0]]
+
+
+def head_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """InteractHead settings stated in a fixture config (``nhead`` cannot be read from weights)."""
+    return {k: cfg[k] for k in ("nhead", "d_model", "dim_feedforward", "num_layers") if k in cfg}
 
 
 def fixtures_root() -> Path:

@@ -19,7 +19,8 @@ Faithful to the released sampler (reference-spec §1.4), per batch of ``P`` plac
 Deliberate differences: the anchors' distance rows come from float32 GEMMs over
 chunks of a city's upcoming anchors (``graph.AnchorStream``; chunk sizes follow
 the expected number of draws of the city, optionally computed in a background
-thread -- neither changes a batch) instead of a float64 ``cdist`` per draw;
+thread -- both only schedule work, see ``graph.AnchorStream``) instead of a float64
+``cdist`` per draw;
 clusters are only the (city, cluster) pairs that exist (the reference also
 samples the all-zero rows of unused ids, which yield no images); the clique a
 place is drawn from is chosen by ``cliques.place_clique`` instead of networkx's

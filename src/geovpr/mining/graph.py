@@ -111,12 +111,17 @@ def descriptor_distances(block: np.ndarray, sq_norms: np.ndarray, queries: np.nd
     """Euclidean distances [q, n] from ``block[queries]`` to every row of ``block`` (float32 matmul).
 
     ``d^2 = |a|^2 + |b|^2 - 2 a.b`` clamped at 0: one GEMM instead of the
-    reference's float64 ``cdist`` per draw.  Rounding is ~1e-3 for unit vectors,
-    so identical rows come out near (not exactly) 0 -- see :func:`linear_distance_weights`.
+    reference's float64 ``cdist`` per draw.  The squared distance carries an
+    absolute rounding error of order ``k * eps32 * (|a|^2 + |b|^2)`` that depends on
+    the BLAS kernel, the thread count and the GEMM shape; near 0 the square root
+    magnifies it to ``sqrt`` of that (~1e-3 for unit vectors), so another copy of
+    the same row comes out near (not exactly) 0 -- see :func:`linear_distance_weights`.
+    A query's distance to itself is set to exactly 0 (it is 0 by definition).
     """
     gram = block[queries] @ block.T
     sq = sq_norms[queries, None] + sq_norms[None, :] - 2.0 * gram
     np.maximum(sq, 0.0, out=sq)
+    sq[np.arange(len(queries)), queries] = 0.0
     return np.sqrt(sq, out=sq)
 
 
@@ -190,12 +195,15 @@ class AnchorStream:
     the caller's Python work on a second core.  A chunk the executor has not started
     when it is needed is computed by the caller instead (same call, same values).
 
-    With numpy's OpenBLAS a row's values do not depend on the chunk it was
-    computed in nor on the BLAS thread count (tested), so the batches depend on
-    neither the chunking nor the prefetching.  With a BLAS where they differed in
-    the last bit, the batches would still be a deterministic function of (seed,
-    epoch, descriptors, BLAS build, thread count): chunk sizes and prefetch
-    decisions depend only on the sampling itself, never on timing.
+    The anchors never depend on the chunking.  A row's values may differ in the
+    last bits with the GEMM shape (chunk size) and the BLAS thread count on some
+    BLAS kernels/CPUs (seen: OpenBLAS on another CPU), by at most the rounding
+    bound of :func:`descriptor_distances`; a batch can then differ only when such
+    a difference moves a sampling weight across a uniform draw.  For a given
+    machine the batches are still a deterministic function of (seed, epoch,
+    descriptors, BLAS build, thread count): chunk sizes and prefetch decisions
+    depend only on the sampling itself, never on timing (a chunk the caller
+    computes itself has the shape it was scheduled with).
     """
 
     def __init__(self, rng: np.random.Generator, block: np.ndarray, sq_norms: np.ndarray,

@@ -265,7 +265,8 @@ def infer_aggregator_config(sd: Mapping[str, Tensor], prefix: str = "aggregator.
 def infer_head_config(sd: Mapping[str, Tensor], prefix: str = "encoder.") -> dict[str, Any] | None:
     """InteractHead dims from ``encoder.layers.{i}.*`` keys, or None when there are none.
 
-    ``nhead`` cannot be read from the weights; it defaults to SAGE's released 16.
+    ``nhead`` cannot be read from the weights; it defaults to SAGE's released 16 (pass
+    ``config={"head": {"nhead": N}}`` to ``load_model``, or store it in the file's metadata).
     """
     layers = _block_indices(sd, prefix + "layers.")
     if not layers:
@@ -274,6 +275,43 @@ def infer_head_config(sd: Mapping[str, Tensor], prefix: str = "encoder.") -> dic
     ff = sd[f"{prefix}layers.0.linear1.weight"]
     return {"name": "interact", "d_model": int(w.shape[1]), "nhead": 16,
             "dim_feedforward": int(ff.shape[0]), "num_layers": len(layers)}
+
+
+#: ``config`` metadata keys of a released-layout safetensors file → (section, model config key)
+_METADATA_KEYS = {
+    ("vit", "num_heads"): ("backbone", "num_heads"),
+    ("backbone_config", "num_trainable_blocks"): ("backbone", "num_trainable_blocks"),
+    ("backbone_config", "norm_layer"): ("backbone", "norm_layer"),
+    ("backbone_config", "return_token"): ("backbone", "return_token"),
+    (None, "nhead"): ("head", "nhead"),
+}
+
+
+def metadata_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Settings the weights cannot show, from a safetensors file's JSON ``config`` metadata.
+
+    Reads the layout of the reference fixtures (``vit.num_heads``, ``backbone_config.*``,
+    ``nhead``) into a partial model config; ``{}`` for other files or without metadata.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            text = (f.metadata() or {}).get("config")
+        meta = json.loads(text) if text else {}
+    except Exception as exc:  # safetensors/json raise their own error types
+        raise CheckpointError(f"cannot read the config metadata of {path}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: 'config' metadata is not a JSON object")
+    out: dict[str, Any] = {}
+    for (group, key), (section, name) in _METADATA_KEYS.items():
+        source = meta if group is None else meta.get(group)
+        if isinstance(source, dict) and key in source:
+            out.setdefault(section, {})[name] = source[key]
+    return out
 
 
 def infer_config(sd: Mapping[str, Tensor]) -> dict[str, Any]:

@@ -242,6 +242,9 @@ class DINOv2Backbone(nn.Module):
     * ``num_trainable_blocks``: only the last N blocks (and the final norm if used) train; the
       token preparation and the other blocks get ``requires_grad=False`` and run under
       ``no_grad`` (N = 0 freezes every block — the reference's ``blocks[-0:]`` bug is not kept).
+      N >= depth trains every block, as the reference's ``blocks[:-N]`` slicing does (its frozen
+      part is then empty); it is stored as ``depth``. It is a training-only setting: any
+      N >= 0 loads, so a checkpoint can always be evaluated.
     * ``norm_layer``: apply the final LayerNorm (trainable when used).
     * ``num_recalib_blocks``: SAGE DPN recalibration after each of the last K blocks.
     * ``train_embeddings``: also train the patch embedding, CLS/register tokens and positional
@@ -262,12 +265,13 @@ class DINOv2Backbone(nn.Module):
     ) -> None:
         super().__init__()
         depth = vit.depth
-        if not 0 <= num_trainable_blocks <= depth:
-            raise ConfigError(f"num_trainable_blocks must be in [0, {depth}], got {num_trainable_blocks}")
+        if isinstance(num_trainable_blocks, bool) or not isinstance(num_trainable_blocks, int) \
+                or num_trainable_blocks < 0:
+            raise ConfigError(f"num_trainable_blocks must be an integer >= 0, got {num_trainable_blocks!r}")
         if not 0 <= num_recalib_blocks <= depth:
             raise ConfigError(f"num_recalib_blocks must be in [0, {depth}], got {num_recalib_blocks}")
         self.model = vit
-        self.num_trainable_blocks = num_trainable_blocks
+        self.num_trainable_blocks = min(num_trainable_blocks, depth)  # N >= depth: all blocks train
         self.norm_layer = norm_layer
         self.return_token = return_token
         self.num_recalib_blocks = num_recalib_blocks

@@ -23,6 +23,7 @@ from geovpr.models.checkpoint import (
     infer_config,
     load_state_dict_file,
     load_strict,
+    metadata_config,
     own_checkpoint_files,
     read_own_config,
     strip_prefix,
@@ -167,7 +168,13 @@ def _load_path(path: Path, config: Mapping[str, Any] | None, overrides: Mapping[
         load_strict(model, load_state_dict_file(own[0]), source=str(own[0]), assign=True)
         return model
     sd = _foreign_state_dict(path)
-    cfg = _apply_overrides(_merge(infer_config(sd), config), overrides)
+    inferred = infer_config(sd)
+    config = _merge(metadata_config(path), config)  # explicit settings win over the file's metadata
+    if inferred["head"] is None and isinstance(config.get("head"), Mapping):
+        # head settings (e.g. nhead from a checkpoint's metadata) do not create a head the weights lack
+        log.info("%s has no encoder.* weights: ignoring the head settings %s", path, dict(config["head"]))
+        config = {k: v for k, v in config.items() if k != "head"}
+    cfg = _apply_overrides(_merge(inferred, config), overrides)
     if not cfg.get("head"):
         sd = _drop_encoder(sd, path, reason="the InteractHead was not requested")
     _check_heads(cfg, path)

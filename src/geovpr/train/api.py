@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import ConfigError
@@ -38,6 +39,7 @@ from geovpr.train.datamodule import (
     collate,
     sampler_length,
 )
+from geovpr.train.determinism import deterministic_algorithms
 from geovpr.train.distributed import all_gather_rows, world
 from geovpr.train.loss import LossConfig, MultiSimilarityObjective
 from geovpr.train.module import OptimConfig, VPRTrainingModule
@@ -353,7 +355,11 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
     data = VPRDataModule(sources, planner, spe, transform, seed, cfg["data"]["on_bad_image"],
                          int(cfg["data"]["num_workers"]))
     log.info("training %s: %d steps per epoch, %d epochs, out %s", cfg["name"], spe, train["epochs"], out_dir)
-    with warnings.catch_warnings():
+    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
+    if on_cpu:
+        log.info("CPU run: deterministic algorithms, %d intra-op threads (results depend on the count)",
+                 torch.get_num_threads())
+    with warnings.catch_warnings(), deterministic_algorithms(on_cpu):
         # our loader resumes mid-epoch by itself (the sampler skips the steps already done)
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
