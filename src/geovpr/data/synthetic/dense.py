@@ -62,7 +62,7 @@ class DenseSpec:
 DENSE_SIZES: dict[str, DenseSpec] = {
     "quick": DenseSpec(train_districts=1, district_m=160.0, place_spacing_m=30.0, traj_spacing_m=6.0, traversals=2, cluster_m=20.0,
                        db_spacing_m=8.0, queries=16, eval_conditions=("winter_overcast",)),
-    "demo": DenseSpec(),
+    "demo": DenseSpec(queries=400),
     "corpus": DenseSpec(eval_districts=False),
 }
 
