@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from geovpr.experiments.method_effect import (
-    KS, RECALL_KEYS, STRICT_KEY, FineTune, HeldOut, ProtocolResult, choose_query_condition, encode, run_protocol,
-    score,
+    RECALL_KEYS, STRICT_KEY, Encoded, FineTune, HeldOut, ProtocolResult, choose_query_condition, encode,
+    run_protocol, score,
 )
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,12 @@ def conditions_of(world: Path, district: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- validation choice
-def validation_table(models: dict[str, Any], world: Path, cfg: DemoConfig) -> dict[str, dict[str, dict[str, float]]]:
-    """Recall of each model on the validation district under each condition (database encoded once)."""
+def validation_table(models: dict[str, Any], world: Path, cfg: DemoConfig,
+                     district: str = "val") -> dict[str, dict[str, dict[str, float]]]:
+    """Recall of each model on a district (default: validation) under each condition (database encoded once)."""
     table: dict[str, dict[str, dict[str, float]]] = {}
-    conds = conditions_of(world, "val")
-    sets = {c: held_out(world, "val", c) for c in conds}
+    conds = conditions_of(world, district)
+    sets = {c: held_out(world, district, c) for c in conds}
     for name, model in models.items():
         first = sets[conds[0]]
         db = encode(model, HeldOut(first.name, first.db_paths, first.query_paths[:1], first.db_utm,
@@ -149,8 +150,6 @@ def validation_table(models: dict[str, Any], world: Path, cfg: DemoConfig) -> di
         for c, hs in sets.items():
             q = encode(model, HeldOut(hs.name, hs.db_paths[:1], hs.query_paths, hs.db_utm[:1], hs.query_utm),
                        batch_size=cfg.fine_tune.encode_batch_size, device=cfg.device).queries
-            from geovpr.experiments.method_effect import Encoded
-
             table[name][c] = score(Encoded(db, q), hs, with_gds=False).recall
     return table
 

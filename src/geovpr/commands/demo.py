@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=None, help="training seeds per arm (default 3; quick 2)")
     p.add_argument("--arms", nargs="+", choices=ARM_CHOICES, default=None,
                    help="arms to run (default: random cliquemining sage)")
+    p.add_argument("--epochs", type=int, default=None, help="override the fine-tuning epochs of every arm")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="override the fine-tuning steps per epoch")
     p.add_argument("--world-seed", type=int, default=0, help="seed of the generated world")
     p.add_argument("--from-scratch", action="store_true",
                    help="also generate the corpus and train the base model first (tens of minutes on 2 cores)")
@@ -42,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ConfigError(f"--out {args.out} exists and is not a folder")
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--steps-per-epoch", args.steps_per_epoch)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
     if args.from_scratch and args.base_model:
         raise ConfigError("--from-scratch and --base-model exclude each other")
     cfg = QUICK if args.quick else DEMO
@@ -51,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
                "from_scratch": args.from_scratch, "query_condition": args.query_condition}
     if args.seeds is not None:
         changes["seeds"] = args.seeds
+    ft = {k: v for k, v in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch)) if v is not None}
+    if ft:
+        changes["fine_tune"] = dataclasses.replace(cfg.fine_tune, **ft)
     if args.arms:
         changes["arms"] = tuple(args.arms)
     if args.base_model:
