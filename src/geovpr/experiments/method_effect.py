@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -76,26 +76,34 @@ def trajectory_sampler(arm: str, ft: FineTune) -> dict[str, Any]:
     raise ConfigError(f"unknown arm {arm!r}; expected one of {ARMS}")
 
 
-def arm_recipe(arm: str, base_model: str | os.PathLike, places_root: str | os.PathLike,
-               trajectories_root: str | os.PathLike, ft: FineTune, seed: int) -> dict[str, Any]:
-    """The training recipe of one (arm, seed) run, for :func:`geovpr.train.api.fit`."""
+def source_entry(source: str | os.PathLike | Mapping[str, Any], sampler: dict[str, Any], k: int) -> dict[str, Any]:
+    """A ``data.sources.<name>`` entry: a path is a GSV-Cities root; a mapping is used as given (e.g.
+    ``{"reader": "folder", "path": ..., "radius": 10}``) with the arm's sampler."""
+    if isinstance(source, Mapping):
+        return {"min_img_per_place": k, **dict(source), "sampler": sampler}
+    return {"reader": "gsv_cities", "path": str(source), "min_img_per_place": k, "sampler": sampler}
+
+
+def arm_recipe(arm: str, base_model: str | os.PathLike, places_root: str | os.PathLike | Mapping[str, Any] | None,
+               trajectories_root: str | os.PathLike | Mapping[str, Any], ft: FineTune, seed: int) -> dict[str, Any]:
+    """The training recipe of one (arm, seed) run, for :func:`geovpr.train.api.fit`.
+
+    ``places_root``: the random GSV-style sub-batch shared by every arm (None: no such sub-batch);
+    ``trajectories_root``: the sub-batch drawn by the arm's sampler. Each is a GSV-Cities root or a
+    full ``data.sources`` mapping (see :func:`source_entry`)."""
     k = ft.images_per_place
     places_sampler = {"name": "random", "places_per_batch": ft.places_per_batch, "images_per_place": k,
                       "min_img_per_place": k, "drop_last": True}
+    sources = {}
+    if places_root is not None:
+        sources["places"] = source_entry(places_root, places_sampler, k)
+    sources["trajectories"] = source_entry(trajectories_root, trajectory_sampler(arm, ft), k)
     return {
         "name": f"finetune_{arm}_seed{seed}",
         "seed": int(seed),
         "model": {"arch": str(base_model), "options": {"image_size": ft.image_size},
                   "config": {"backbone": {"num_trainable_blocks": ft.trainable_blocks, "train_embeddings": False}}},
-        "data": {
-            "sources": {
-                "places": {"reader": "gsv_cities", "path": str(places_root), "min_img_per_place": k,
-                           "sampler": places_sampler},
-                "trajectories": {"reader": "gsv_cities", "path": str(trajectories_root), "min_img_per_place": k,
-                                 "sampler": trajectory_sampler(arm, ft)},
-            },
-            "eval": {},
-        },
+        "data": {"sources": sources, "eval": {}},
         "mining": {"descriptor_batch_size": ft.encode_batch_size},
         "train": {
             "image_size": [ft.image_size, ft.image_size], "epochs": ft.epochs, "steps_per_epoch": ft.steps_per_epoch,
@@ -110,24 +118,38 @@ def arm_recipe(arm: str, base_model: str | os.PathLike, places_root: str | os.Pa
 # ----------------------------------------------------------------------------- held-out evaluation
 @dataclass
 class HeldOut:
-    """Database and queries with coordinates; positives within ``radius`` metres are derived on demand."""
+    """Database and queries. With coordinates, positives within ``radius`` metres are derived on demand;
+    ``given_positives`` (e.g. Nordland's +-1 frame) replaces them for every radius, and without
+    coordinates the GDS figures are skipped."""
 
     name: str
     db_paths: list[str]
     query_paths: list[str]
-    db_utm: np.ndarray
-    query_utm: np.ndarray
+    db_utm: np.ndarray | None = None
+    query_utm: np.ndarray | None = None
+    given_positives: list[np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.given_positives is None and (self.db_utm is None or self.query_utm is None):
+            raise ConfigError(f"{self.name}: the protocol needs image coordinates (UTM) or given positives")
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.db_utm is not None and self.query_utm is not None
 
     def positives(self, radius: float) -> list[np.ndarray]:
+        if self.given_positives is not None:
+            return self.given_positives
         d2 = ((self.query_utm[:, None, :] - self.db_utm[None, :, :]) ** 2).sum(-1)
         return [np.flatnonzero(row <= radius * radius) for row in d2]
 
     @classmethod
-    def from_eval_set(cls, eval_set: Any) -> "HeldOut":
-        if eval_set.db_utm is None or eval_set.query_utm is None:
-            raise ConfigError(f"{eval_set.name}: the protocol needs image coordinates (UTM) for every image")
-        return cls(eval_set.name, list(eval_set.db_paths), list(eval_set.query_paths),
-                   np.asarray(eval_set.db_utm, dtype=np.float64), np.asarray(eval_set.query_utm, dtype=np.float64))
+    def from_eval_set(cls, eval_set: Any, *, use_given_positives: bool = False) -> "HeldOut":
+        """From an :class:`~geovpr.data.eval_set.EvalSet`: positives by radius from its coordinates, or
+        (``use_given_positives``) the set's own positive lists."""
+        utm = [None if u is None else np.asarray(u, dtype=np.float64) for u in (eval_set.db_utm, eval_set.query_utm)]
+        given = [np.asarray(p) for p in eval_set.positives] if use_given_positives else None
+        return cls(eval_set.name, list(eval_set.db_paths), list(eval_set.query_paths), utm[0], utm[1], given)
 
 
 @dataclass
@@ -170,6 +192,7 @@ def score(enc: Encoded, held_out: HeldOut, *, with_gds: bool = True) -> Score:
         for key, k in keys:
             hits[key] = np.array([np.isin(pred[q, :k], pos[q]).any() for q in range(len(pos))], dtype=bool)
     recall = {key: float(h.mean()) for key, h in hits.items()}
+    with_gds = with_gds and held_out.has_coordinates
     gds = gds_report(enc.queries, enc.database, held_out.query_utm, held_out.db_utm) if with_gds else {}
     return Score(hits, recall, gds, pred)
 
@@ -229,8 +252,10 @@ class Run:
     train_seconds: float
 
 
-def fine_tune(arm: str, seed: int, base_model: str | os.PathLike, places_root: str | os.PathLike,
-              trajectories_root: str | os.PathLike, ft: FineTune, run_dir: str | os.PathLike) -> torch.nn.Module:
+def fine_tune(arm: str, seed: int, base_model: str | os.PathLike,
+              places_root: str | os.PathLike | Mapping[str, Any] | None,
+              trajectories_root: str | os.PathLike | Mapping[str, Any], ft: FineTune,
+              run_dir: str | os.PathLike) -> torch.nn.Module:
     """Fine-tune ``base_model`` with the arm's batches (see :func:`arm_recipe`); returns the model.
 
     The sampler stats of each epoch are attached as ``model.sampler_stats`` (list of dicts)."""
@@ -251,8 +276,8 @@ def fine_tune(arm: str, seed: int, base_model: str | os.PathLike, places_root: s
     return fitted.model
 
 
-def run_arm_seed(arm: str, seed: int, base_model: str | os.PathLike, places_root: str | os.PathLike,
-                 trajectories_root: str | os.PathLike, held_out: HeldOut, ft: FineTune,
+def run_arm_seed(arm: str, seed: int, base_model: str | os.PathLike,
+                 places_root: str | os.PathLike | Mapping[str, Any] | None, trajectories_root: str | os.PathLike | Mapping[str, Any], held_out: HeldOut, ft: FineTune,
                  run_dir: str | os.PathLike) -> Run:
     """Fine-tune, then encode the held-out set once and score it."""
     run_dir = Path(run_dir)
@@ -332,7 +357,8 @@ class ProtocolResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def run_protocol(base_model: str | os.PathLike, places_root: str | os.PathLike, trajectories_root: str | os.PathLike,
+def run_protocol(base_model: str | os.PathLike, places_root: str | os.PathLike | Mapping[str, Any] | None,
+                 trajectories_root: str | os.PathLike | Mapping[str, Any],
                  held_out: HeldOut, out_dir: str | os.PathLike, *, arms: Sequence[str] = ARMS[:3],
                  seeds: Sequence[int] = (0, 1, 2), ft: FineTune = FineTune(), n_boot: int = 2000,
                  on_run: Callable[[Run], None] | None = None) -> ProtocolResult:
