@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.errors import ConfigError
 from geovpr.experiments.method_effect import (
     RECALL_KEYS, STRICT_KEY, Encoded, FineTune, HeldOut, ProtocolResult, choose_query_condition, encode,
     run_protocol, score,
@@ -58,6 +59,10 @@ class DemoConfig:
     base_overrides: tuple[str, ...] = ()
     diagnose: bool = True
     device: str = "cpu"
+    #: CPU intra-op threads while the demo runs (restored afterwards). Fixed, not the machine's
+    #: core count: float sums depend on how they are split, so this keeps a seed's numbers the
+    #: same on machines with other core counts.
+    threads: int = 2
     progress: bool = True
 
 
@@ -327,11 +332,26 @@ def diagnostics_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def run_demo(out_dir: str | os.PathLike, config: DemoConfig = DEMO) -> dict[str, Any]:
-    """Run the demo into ``out_dir``; returns the ``results.json`` mapping (arm -> recall, intervals, GDS)."""
+    """Run the demo into ``out_dir``; returns the ``results.json`` mapping (arm -> recall, intervals, GDS).
+
+    Runs with ``config.threads`` CPU intra-op threads (the previous count is restored).
+    """
+    import torch
+
+    if config.threads < 1:
+        raise ConfigError(f"demo threads must be >= 1, got {config.threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _run_demo(out_dir, config)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_demo(out_dir: str | os.PathLike, cfg: DemoConfig) -> dict[str, Any]:
     from geovpr.eval.visualize import plot_gds, retrieval_grid
     from geovpr.models.factory import load_model
 
-    cfg = config
     ft = replace(cfg.fine_tune, device=cfg.device, progress=cfg.progress)
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -399,7 +419,7 @@ def _write_report(out: Path, cfg: DemoConfig, ft: FineTune, chosen: str, table: 
         f"{ft.places_per_batch} GSV-like places + {ft.places_per_batch} trajectory places x {ft.images_per_place} images "
         f"per step; seeds {list(range(cfg.seeds))}. Evaluation district: {len(ho.db_paths)} database images "
         f"(summer_noon), {len(ho.query_paths)} queries ({chosen}); positives within 25 m, strict within 10 m. "
-        "Intervals: 95 %, two-level bootstrap over seeds and queries.", "",
+        f"Intervals: 95 %, two-level bootstrap over seeds and queries. {cfg.threads} CPU threads.", "",
         "## Results", "", results_table(results, baselines), "",
         "## Paired differences (same seeds, same queries)", "", differences_table(results), "",
         "## Reading", "", reading(results, baselines), "",

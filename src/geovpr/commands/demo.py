@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--query-condition", default=None,
                    help="skip the validation choice and use this query condition (e.g. winter_overcast)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU intra-op threads (default 2; the count changes float sums, hence the numbers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ConfigError(f"--out {args.out} exists and is not a folder")
-    for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--steps-per-epoch", args.steps_per_epoch)):
+    for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--steps-per-epoch", args.steps_per_epoch),
+                        ("--threads", args.threads)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
     if args.from_scratch and args.base_model:
@@ -57,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     ft = {k: v for k, v in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch)) if v is not None}
     if ft:
         changes["fine_tune"] = dataclasses.replace(cfg.fine_tune, **ft)
+    if args.threads is not None:
+        changes["threads"] = args.threads
     if args.arms:
         changes["arms"] = tuple(args.arms)
     if args.base_model:
