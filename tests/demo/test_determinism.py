@@ -1,4 +1,4 @@
-"""A seeded CPU run is bit-reproducible on one machine: the quick demo's trainings in two processes.
+"""A seeded CPU run is bit-reproducible on one machine: the quick demo's fine-tunings in two processes.
 
 The processes differ in everything that must not matter -- Python's string-hash seed (set and
 dict ordering of strings), the output folder, the process -- and share what is part of a run's
@@ -19,20 +19,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from geovpr.demo import QUICK, _city
+from geovpr.demo import QUICK, _world
 
 CHILD = r'''
-import dataclasses, hashlib, json, sys
+import hashlib, json, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(int(sys.argv[2]))
-from geovpr.demo import QUICK, demo_recipe
+from geovpr.demo import QUICK
+from geovpr.experiments.method_effect import arm_recipe
 from geovpr.train.api import fit
 out = Path(sys.argv[1])
-cfg = dataclasses.replace(QUICK, progress=False)
+world = out / "world"
 report = {}
 for name in ("cliquemining", "sage"):
-    sd = fit(demo_recipe(name, out / "city" / "train", cfg), out / "runs" / name).model.state_dict()
+    recipe = arm_recipe(name, QUICK.base_model, world / "train" / "gsv", world / "train" / "traj", QUICK.fine_tune, 0)
+    sd = fit(recipe, out / "runs" / name).model.state_dict()
     report[name] = hashlib.sha256(b"".join(k.encode() + sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
 print("RESULT " + json.dumps(report, sort_keys=True))
 '''
@@ -49,8 +51,8 @@ def _run(out: Path, hash_seed: str, threads: int) -> dict:
 
 def test_two_seeded_cpu_runs_are_bit_identical(tmp_path: Path) -> None:
     cfg = dataclasses.replace(QUICK, progress=False)
-    _city(tmp_path / "a", cfg)  # one city for both runs (its generation is tested on its own)
-    shutil.copytree(tmp_path / "a" / "city", tmp_path / "b" / "city")
+    _world(tmp_path / "a" / "world", cfg.world_seed, cfg.world_size, cfg)  # one world for both runs
+    shutil.copytree(tmp_path / "a" / "world", tmp_path / "b" / "world")
     threads = torch.get_num_threads()
     first, second = _run(tmp_path / "a", "1", threads), _run(tmp_path / "b", "2", threads)
     assert set(first) == {"cliquemining", "sage"}

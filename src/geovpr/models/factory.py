@@ -82,7 +82,10 @@ def load_model(
         from geovpr.models.pixels import PixelsModel
 
         return PixelsModel().to(device).eval()
-    if text in ARCHITECTURES and not Path(text).exists():
+    shipped = None if Path(text).exists() else _shipped(text)
+    if shipped is not None:
+        model = _load_path(shipped, config, overrides)
+    elif text in ARCHITECTURES and not Path(text).exists():
         model = _load_builtin(text, config, overrides)
     elif Path(text).exists() or own_checkpoint_files(text) is not None:
         model = _load_path(Path(text), config, overrides)
@@ -91,12 +94,25 @@ def load_model(
     else:
         raise ConfigError(
             f"unknown model {text!r}: not a file or folder, and not a built-in architecture "
-            f"({', '.join(list_architectures())}) or 'pixels'"
+            f"({', '.join(list_architectures())}), a shipped model ({', '.join(_shipped_names())}) or 'pixels'"
         )
     return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------- helpers
+def _shipped_names() -> list[str]:
+    from geovpr.weights import list_shipped
+
+    return list_shipped()
+
+
+def _shipped(name: str) -> Path | None:
+    """Folder of a model shipped in the package (``geovpr.weights``), e.g. ``synth_base``."""
+    from geovpr.weights import shipped_weights
+
+    return shipped_weights(name)
+
+
 def _merge(base: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in (extra or {}).items():

@@ -62,14 +62,34 @@ class Views:
         return Views(**{f.name: np.concatenate([getattr(v, f.name) for v in views]) for f in fields(Views)})
 
 
-def _facade_colour(seed: int, hits, v: np.ndarray, focal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Facade colour ``[N,H,W,3]`` and the building height per column ``[N,W]``."""
-    line_id = hits.axis.astype(np.int64) * 65536 + hits.line
-    bw = 9.0 + 10.0 * hash_unit(seed, 11, line_id)
-    off = hash_unit(seed, 12, line_id) * bw
-    b = np.floor((hits.u - off) / bw)
-    local = hits.u - off - b * bw
-    hb = hash_u64(seed, 13, line_id, b.astype(np.int64))
+def building_keys(seed: int, axis: np.ndarray, line: np.ndarray, u: np.ndarray,
+                  period: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Building of each facade point: ``(width, position along it, style hash, own hash)``.
+
+    ``period == 0``: each facade line has its own rhythm and every building its own
+    style (style hash == own hash). ``period > 0``: the two facades of a street
+    (block boundaries ``2i`` and ``2i + 1``) share the street's rhythm, and the style
+    hash of building ``b`` is that of ``b mod period`` on the same facade.
+    """
+    line = np.asarray(line).astype(np.int64)
+    line_id = np.asarray(axis).astype(np.int64) * 65536 + line
+    rhythm = line_id if period <= 0 else np.asarray(axis).astype(np.int64) * 65536 + line // 2 + 32768
+    bw = 9.0 + 10.0 * hash_unit(seed, 11, rhythm)
+    off = hash_unit(seed, 12, rhythm) * bw
+    b = np.floor((u - off) / bw)
+    local = u - off - b * bw
+    own = hash_u64(seed, 13, line_id, b.astype(np.int64))
+    style = own if period <= 0 else hash_u64(seed, 15, line_id, np.mod(b, period).astype(np.int64))
+    return bw, local, style, own
+
+
+def _facade_colour(seed: int, hits, v: np.ndarray, focal: np.ndarray, period: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Facade colour ``[N,H,W,3]`` and the building height per column ``[N,W]``.
+
+    With ``period > 0`` every building carries a sign whose colour and extent come
+    from the building's own hash (the only detail that differs between look-alikes).
+    """
+    bw, local, hb, own = building_keys(seed, hits.axis, hits.line, hits.u, period)
     r = [hash_unit(hb, k).astype(np.float32) for k in range(12)]
     height = 7.0 + 30.0 * r[0] ** 2
     base = WALL_PALETTE[(r[1] * len(WALL_PALETTE)).astype(np.int64)] * (0.85 + 0.3 * r[2])[..., None]
@@ -78,7 +98,15 @@ def _facade_colour(seed: int, hits, v: np.ndarray, focal: np.ndarray) -> tuple[n
     floor_h = 3.0 + 0.9 * r[7]
     win_dx = 2.0 + 1.8 * r[8]
     win_w, win_h = 0.35 + 0.3 * r[9], 0.35 + 0.3 * r[10]
-    has_sign = r[11] < 0.4
+    if period > 0:
+        d = [hash_unit(own, 20 + k).astype(np.float32) for k in range(5)]
+        has_sign = np.ones_like(r[11], dtype=bool)
+        sign_rgb = np.stack([d[0], d[1], d[2]], axis=-1) * 0.9 + 0.05
+        sign_lo, sign_hi = 0.05 + 0.35 * d[3], 0.55 + 0.4 * d[4]
+    else:
+        has_sign = r[11] < 0.4
+        sign_rgb = shop[..., ::-1]
+        sign_lo, sign_hi = 0.15, 0.85
     depth = np.where(np.isfinite(hits.depth), hits.depth, 1e9).astype(np.float32)
 
     local = local.astype(np.float32)
@@ -86,7 +114,7 @@ def _facade_colour(seed: int, hits, v: np.ndarray, focal: np.ndarray) -> tuple[n
     wx = np.abs(fx - 0.5) < win_w / 2  # [N, W]
     edge = (local < 0.25) | (local > bw.astype(np.float32) - 0.25)
     shop_win = ((local / 4.0) % 1.0 > 0.12) & ((local / 4.0) % 1.0 < 0.8)
-    sign_col = has_sign & (local > 0.15 * bw) & (local < 0.85 * bw)
+    sign_col = has_sign & (local > sign_lo * bw) & (local < sign_hi * bw)
 
     e = lambda a: a[:, None, :]  # noqa: E731  column quantity -> broadcast over rows
     fv = (v / e(floor_h)) % 1.0
@@ -105,7 +133,7 @@ def _facade_colour(seed: int, hits, v: np.ndarray, focal: np.ndarray) -> tuple[n
     c = np.where(window[..., None], e(glass), c)
     c = np.where(shop_band[..., None], e(shop) * 0.85, c)
     c = np.where(shop_glass[..., None], e(glass) * 0.8, c)
-    c = np.where(sign[..., None], e(shop[..., ::-1]), c)
+    c = np.where(sign[..., None], e(sign_rgb), c)
     c = np.where(cornice[..., None], e(base) * 0.6, c)
     k = e(contrast)[..., None]
     c = e(mean_col) + k * (c - e(mean_col))
@@ -155,7 +183,8 @@ def render_views(grid: StreetGrid, views: Views, conditions: Sequence[Condition]
     depth = np.where(hits.hit, hits.depth, np.inf).astype(np.float32)  # [N, W]
     with np.errstate(invalid="ignore"):
         v = cam_h[:, None, None] + dv[:, :, None] * depth[:, None, :]
-    wall_rgb, height = _facade_colour(grid.seed, hits, np.nan_to_num(v, posinf=1e9, neginf=-1e9), focal)
+    wall_rgb, height = _facade_colour(grid.seed, hits, np.nan_to_num(v, posinf=1e9, neginf=-1e9), focal,
+                                      grid.style_period)
     wall = hits.hit[:, None, :] & (v >= 0) & (v <= height[:, None, :])
     normal = np.zeros((n, w, 2), dtype=np.float32)
     normal[..., 0] = np.where(hits.axis == 0, hits.normal, 0)

@@ -41,12 +41,19 @@ class StreetGrid:
     rectangles between streets are built-up blocks. ``bx``/``by`` are the sorted
     block boundaries (``xs[i] ± half_width``): a point lies in a block when its
     cell index along both axes is odd (see :mod:`.raycast`).
+
+    ``style_period`` > 0 makes facades repeat along each street: both sides of a
+    street share one building rhythm, and building ``b`` takes the style (height,
+    colours, windows, shop front) of building ``b mod style_period``, so places
+    one period apart look alike; only a per-building sign tells them apart
+    (see :func:`.render.facade_colour`). 0: every building has its own style.
     """
 
     xs: np.ndarray
     ys: np.ndarray
     half_width: float
     seed: int
+    style_period: int = 0
 
     @property
     def bx(self) -> np.ndarray:
@@ -57,7 +64,8 @@ class StreetGrid:
         return np.stack([self.ys - self.half_width, self.ys + self.half_width], axis=1).reshape(-1)
 
 
-def make_street_grid(width_m: float, height_m: float, *, block_m: float, half_width_m: float, seed: int) -> StreetGrid:
+def make_street_grid(width_m: float, height_m: float, *, block_m: float, half_width_m: float, seed: int,
+                     style_period: int = 0) -> StreetGrid:
     """Streets every ``block_m`` metres (±15 % jitter) covering ``[0, width] x [0, height]``."""
     rng = np.random.default_rng([seed, 1])
 
@@ -68,4 +76,5 @@ def make_street_grid(width_m: float, height_m: float, *, block_m: float, half_wi
         jitter[0] = jitter[-1] = 0.0
         return np.sort(pos + jitter)
 
-    return StreetGrid(xs=lines(width_m), ys=lines(height_m), half_width=float(half_width_m), seed=int(seed))
+    return StreetGrid(xs=lines(width_m), ys=lines(height_m), half_width=float(half_width_m), seed=int(seed),
+                      style_period=int(style_period))
