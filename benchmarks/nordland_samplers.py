@@ -43,8 +43,11 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_stats import bootstrap_ci, paired_difference_ci  # noqa: E402
+try:  # the shared protocol module (issue 11), when merged
+    from geovpr.experiments.bootstrap import interval, paired_difference
+except ImportError:  # the same API, local copy
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from seed_stats import interval, paired_difference  # noqa: E402
 
 log = logging.getLogger("nordland_samplers")
 FRAME = re.compile(r"images-(\d+)\.png$")
@@ -247,7 +250,7 @@ def batch_diagnostics(name: str, folder: Path, base_model: Any, args: argparse.N
 def summarise(per_seed: list[dict], hits: np.ndarray) -> dict:
     """Mean recall over seeds, the per-seed list and the bootstrap interval per K."""
     mean = {k: float(np.mean([r[k] for r in per_seed])) for k in KS}
-    ci = {k: list(bootstrap_ci(hits[:, :, j])) for j, k in enumerate(KS)}
+    ci = {k: interval(hits[:, :, j]).as_list() for j, k in enumerate(KS)}
     return {"recall": mean, "recall_seeds": per_seed, "recall_ci": ci}
 
 
@@ -288,8 +291,10 @@ def run_arms(folder: Path, base_dir: Path, eval_set: Any, tmp: Path, args: argpa
         diffs = {}
         for name, h in all_hits.items():
             if name != "random":
-                diffs[name] = {k: list(paired_difference_ci(h[:, :, j], all_hits["random"][:, :, j]))
-                               for j, k in enumerate(KS)}
+                diffs[name] = {}
+                for j, k in enumerate(KS):
+                    d = paired_difference(h[:, :, j], all_hits["random"][:, :, j])
+                    diffs[name][k] = [d.mean, d.low, d.high]
         results["paired_differences"] = {"vs": "random", "value_lo_hi": diffs}
     return results
 

@@ -1,47 +1,54 @@
-"""Tiny statistics for a seeds x queries experiment (kept separate so it can be merged into a shared module).
+"""Seeds x queries bootstrap, same API and design as ``geovpr.experiments.bootstrap`` (branch i11).
 
-``hits[s, q]`` is 1 when query ``q`` is found (e.g. Recall@1) by the model trained with seed ``s``.
-The 95 % intervals are percentile bootstraps that resample the queries (shared by all seeds and arms:
-the same query set is evaluated by every model) and, independently, the seeds of each arm -- so they
-hold both the query sampling and the training-seed variation.
+Kept tiny and separate so the integrator can drop it once that module is merged (the Nordland
+script imports ``geovpr.experiments.bootstrap`` when it exists). ``hits[s, q]`` is 1 when query ``q``
+is found by the model trained with seed ``s``; every seed is evaluated on the same queries. One
+resample draws the seeds with replacement and one set of queries with replacement, shared by the drawn
+seeds (a crossed design); a paired difference uses the same draws for both arms (seed ``s`` of both arms
+fine-tunes the same base model with the same training seed).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 
-def _check(hits: np.ndarray) -> np.ndarray:
-    hits = np.asarray(hits, dtype=np.float64)
-    if hits.ndim != 2 or 0 in hits.shape:
-        raise ValueError(f"hits must be a non-empty [seeds, queries] array, got shape {hits.shape}")
-    return hits
+@dataclass(frozen=True)
+class Interval:
+    """Point estimate (mean over seeds and queries) and the percentile interval."""
+
+    mean: float
+    low: float
+    high: float
+
+    def as_list(self) -> list[float]:
+        return [self.low, self.high]
 
 
-def _resampled_means(hits: np.ndarray, queries: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mean of ``hits`` over a seed resample and the given query resamples ``[B, Q]`` -> ``[B]``."""
-    seeds = rng.integers(0, hits.shape[0], size=(queries.shape[0], hits.shape[0]))
-    per_seed_query = hits[seeds[:, :, None], queries[:, None, :]]  # [B, S, Q]
-    return per_seed_query.mean(axis=(1, 2))
+def _matrix(values: np.ndarray) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64)
+    x = x[None, :] if x.ndim == 1 else x
+    if x.ndim != 2 or 0 in x.shape:
+        raise ValueError(f"expected a non-empty [seeds, queries] array, got shape {np.shape(values)}")
+    return x
 
 
-def bootstrap_ci(hits: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of the mean of ``hits`` (seeds and queries resampled)."""
-    hits = _check(hits)
+def interval(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Mean of ``values[s, q]`` with its seeds-and-queries bootstrap percentile interval."""
+    x = _matrix(values)
     rng = np.random.default_rng(seed)
-    queries = rng.integers(0, hits.shape[1], size=(n_boot, hits.shape[1]))
-    means = _resampled_means(hits, queries, rng)
+    seeds = rng.integers(0, x.shape[0], size=(n_boot, x.shape[0]))
+    queries = rng.integers(0, x.shape[1], size=(n_boot, 1, x.shape[1]))
+    means = x[seeds[..., None], queries].mean(axis=(1, 2))
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    return Interval(float(x.mean()), float(lo), float(hi))
 
 
-def paired_difference_ci(hits_a: np.ndarray, hits_b: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
-                         seed: int = 0) -> tuple[float, float, float]:
-    """``mean(a) - mean(b)`` and its percentile interval; queries resampled jointly (paired), seeds per arm."""
-    a, b = _check(hits_a), _check(hits_b)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"the arms were evaluated on different query sets ({a.shape[1]} vs {b.shape[1]} queries)")
-    rng = np.random.default_rng(seed)
-    queries = rng.integers(0, a.shape[1], size=(n_boot, a.shape[1]))
-    diffs = _resampled_means(a, queries, rng) - _resampled_means(b, queries, rng)
-    lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    return float(a.mean() - b.mean()), float(lo), float(hi)
+def paired_difference(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> Interval:
+    """``mean(a) - mean(b)`` with the paired interval (same seed rows, same query columns)."""
+    xa, xb = _matrix(a), _matrix(b)
+    if xa.shape != xb.shape:
+        raise ValueError(f"paired arrays differ in shape: {xa.shape} vs {xb.shape}")
+    return interval(xa - xb, n_boot=n_boot, level=level, seed=seed)

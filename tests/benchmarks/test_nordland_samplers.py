@@ -12,7 +12,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import nordland_samplers as ns  # noqa: E402
-from seed_stats import bootstrap_ci, paired_difference_ci  # noqa: E402
+from seed_stats import interval, paired_difference  # noqa: E402
 
 
 def _fake_nordland(root: Path, n: int) -> None:
@@ -71,13 +71,18 @@ def test_validation_split_and_eval_frames_never_trained(tmp_path: Path) -> None:
 
 
 def test_bootstrap_intervals_known_cases() -> None:
-    constant = np.ones((3, 50))
-    assert bootstrap_ci(constant) == (1.0, 1.0)
+    assert interval(np.ones((3, 50))).as_list() == [1.0, 1.0]
     a = np.zeros((2, 40))
     a[:, :10] = 1  # every seed finds the same 10 of 40 queries
-    lo, hi = bootstrap_ci(a)
-    assert lo < 0.25 < hi
-    value, lo, hi = paired_difference_ci(a, a)
-    assert (value, lo, hi) == (0.0, 0.0, 0.0)  # identical arms: every resample differs by 0
-    value, lo, hi = paired_difference_ci(np.ones((2, 40)), a)
-    assert value == pytest.approx(0.75) and lo <= 0.75 <= hi
+    iv = interval(a)
+    assert iv.mean == 0.25 and iv.low < 0.25 < iv.high
+    # only the queries vary: about 0.25 +- 1.96 binomial sd (sqrt(0.25 * 0.75 / 40)), to one step of 1/40
+    half = 1.96 * np.sqrt(0.25 * 0.75 / 40) + 1 / 40
+    assert 0.25 - half <= iv.low and iv.high <= 0.25 + half
+    assert paired_difference(a, a).as_list() == [0.0, 0.0]  # identical arms: every resample differs by 0
+    d = paired_difference(np.ones((2, 40)), a)
+    assert d.mean == pytest.approx(0.75) and d.low <= 0.75 <= d.high
+    # seed variation alone: seed 0 finds all, seed 1 none -> resampled means 0, 0.5 or 1
+    s = np.vstack([np.ones(30), np.zeros(30)])
+    iv = interval(s)
+    assert iv.mean == 0.5 and iv.low == 0.0 and iv.high == 1.0
