@@ -2,9 +2,11 @@
 
 The two stages of the papers' protocol (docs/method-effect.md, "## Nordland"):
 
-1. **Base model**: a small DINOv2-architecture ViT + GeM, trained from scratch on the training frames
-   with random places (GSV-style batches), with per-image standardisation of its input
-   (``preprocess.standardize``) -- the season changes brightness and contrast far more than layout.
+1. **Base model**: a small DINOv2-architecture ViT + GridPool (a spatial-layout descriptor: the token
+   map pooled to 4x8 cells, projected, flattened), trained from scratch on the training frames with
+   random places (GSV-style batches), with per-image standardisation of its input
+   (``preprocess.standardize``) -- the season changes brightness and contrast far more than layout,
+   and a fixed train camera makes the layout most of what identifies a place.
 2. **Arms**: each sampler fine-tunes the base model for the same steps, learning rate, places per
    step and trainable blocks, once per seed: ``random`` (random places), ``cliquemining`` (mining
    descriptors computed once, by the base model), ``sage`` (online graph from the current model every
@@ -143,12 +145,13 @@ def sampler_sources(name: str, folder: Path, args: argparse.Namespace, steps_per
 
 
 def base_model_spec(args: argparse.Namespace) -> dict:
-    """The base architecture: a DINOv2-style ViT (all blocks and embeddings trained) + GeM."""
+    """The base architecture: a DINOv2-style ViT (all blocks and embeddings trained) + GridPool."""
     size = [args.height, args.width]
     backbone = {"embed_dim": args.dim, "depth": args.depth, "num_heads": args.heads, "patch_size": args.patch,
                 "img_size": args.width, "num_trainable_blocks": args.depth, "train_embeddings": True}
     return {"arch": "tiny_vit_gem", "options": {"image_size": size},
-            "config": {"backbone": backbone, "aggregator": {"name": "gem", "num_channels": args.dim},
+            "config": {"backbone": backbone,
+                       "aggregator": {"name": "grid", "num_channels": args.dim, "grid": args.grid, "dim": args.cell_dim},
                        "preprocess": {"size": size, "mode": "rgb", "standardize": not args.no_standardize}}}
 
 
@@ -314,8 +317,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0, help="first seed (base model seed)")
     ap.add_argument("--base", type=Path, default=None, help="use this base model folder instead of training one")
     ap.add_argument("--save-base", type=Path, default=None, help="copy the trained base model here")
-    ap.add_argument("--base-steps", type=int, default=3000)
-    ap.add_argument("--base-epochs", type=int, default=3)
+    ap.add_argument("--base-steps", type=int, default=1000)
+    ap.add_argument("--base-epochs", type=int, default=2)
     ap.add_argument("--base-lr", type=float, default=1e-3)
     ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps per arm and seed")
     ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (SAGE refreshes its graph each)")
@@ -331,6 +334,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--patch", type=int, default=8, help="ViT patch size (pixels)")
     ap.add_argument("--height", type=int, default=32, help="model input height")
     ap.add_argument("--width", type=int, default=64, help="model input width")
+    ap.add_argument("--grid", type=int, nargs=2, default=[4, 8], help="GridPool cells (rows, columns)")
+    ap.add_argument("--cell-dim", type=int, default=16, help="GridPool channels per cell")
     ap.add_argument("--no-standardize", action="store_true", help="ImageNet normalisation only (no per-image)")
     ap.add_argument("--diag-batches", type=int, default=20, help="batches per sampler for the batch diagnostics")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
