@@ -10,12 +10,12 @@ The two stages of the papers' protocol (docs/method-effect.md, "## Nordland"):
 2. **Arms**: each sampler fine-tunes the base model for the same steps, learning rate, places per
    step and trainable blocks, once per seed: ``random`` (random places), ``cliquemining`` (mining
    descriptors computed once, by the base model), ``sage`` (online graph from the current model every
-   epoch, image-level GWS) and, on request, ``mixed`` (random + CliqueMining halves, as released).
+   epoch, image-level GWS) and ``mixed`` (random + CliqueMining halves per step, as released).
 
 Data: ``--train DIR`` holds ``summer/images-NNNNN.png`` and ``winter/images-NNNNN.png`` (same file name =
 same place; shared/data/nordland_64x32). Each frame is a place (its summer and its winter image); its
 "coordinate" is the frame index on a line, so ``--tau`` is in frames; consecutive runs of ``--section``
-frames act as the samplers' cities. Evaluation (``--eval DIR``, VPR-Bench layout: ``query/`` winter,
+frames act as the samplers' cities (default: the whole training line is one city). Evaluation (``--eval DIR``, VPR-Bench layout: ``query/`` winter,
 ``ref/`` summer, ``ground_truth_new.npy`` with +-1 frame) never sees a training frame: frames whose files
 the evaluation set uses are dropped from training. ``--make-eval-split`` first writes the last
 ``--heldout`` frames (400) to ``--eval``; with ``--validation N`` it writes the N frames before them
@@ -312,7 +312,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="last frames never trained on (default 400 with --make-eval-split, else 0)")
     ap.add_argument("--validation", type=int, default=0,
                     help="--make-eval-split writes the N frames before the held-out ones (selection split)")
-    ap.add_argument("--arms", default="random,cliquemining,sage", help="comma list of random,cliquemining,sage,mixed")
+    ap.add_argument("--arms", default="random,cliquemining,sage,mixed",
+                    help="comma list of random, cliquemining, sage, mixed")
     ap.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per arm")
     ap.add_argument("--seed", type=int, default=0, help="first seed (base model seed)")
     ap.add_argument("--base", type=Path, default=None, help="use this base model folder instead of training one")
@@ -324,7 +325,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (SAGE refreshes its graph each)")
     ap.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
     ap.add_argument("--places", type=int, default=32, help="places per step (2 images each)")
-    ap.add_argument("--section", type=int, default=250, help="frames per section (the samplers' 'cities')")
+    ap.add_argument("--section", type=int, default=0,
+                    help="frames per section (the samplers' 'cities'); 0: the whole training line is one")
     ap.add_argument("--tau", type=float, default=1.5, help="mined places: images pairwise < tau frames apart")
     ap.add_argument("--similar", type=int, default=15, help="similar clusters drawn with each anchor")
     ap.add_argument("--min-clique", type=int, default=3, help="SAGE: N, the clique size GWS chooses from")
@@ -371,7 +373,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["pixels"] = {"recall": recall}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        folder = make_train_folder(args.train, train_names, tmp / "train", args.section)
+        folder = make_train_folder(args.train, train_names, tmp / "train", args.section or len(train_names))
         base_dir = args.base if args.base is not None else train_base(folder, tmp, args)
         if args.save_base is not None and args.base is None:
             shutil.copytree(base_dir, args.save_base, dirs_exist_ok=True)
