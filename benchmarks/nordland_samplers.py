@@ -340,7 +340,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cell-dim", type=int, default=16, help="GridPool channels per cell")
     ap.add_argument("--no-standardize", action="store_true", help="ImageNet normalisation only (no per-image)")
     ap.add_argument("--diag-batches", type=int, default=20, help="batches per sampler for the batch diagnostics")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (0: torch's default; 1 is as fast for this tiny model and immune to a busy machine)")
     args = ap.parse_args(argv)
     if args.heldout is None:
         args.heldout = 400 if args.make_eval_split else 0
