@@ -39,17 +39,17 @@ def _run(tmp_path: Path, extra: list[str]) -> dict:
 
 def test_pipeline_output_structure_and_split(tmp_path: Path) -> None:
     res = _run(tmp_path, [])
-    for name in ("pixels", "base", "untrained", "random", "cliquemining", "sage"):
+    for name in ("pixels", "base", "untrained", "random", "cliquemining", "sage", "mixed"):
         assert set(res[name]["recall"]) == {"1", "5", "10"}, name
         assert all(0.0 <= v <= 1.0 for v in res[name]["recall"].values())
-    for arm in ("random", "cliquemining", "sage"):
+    for arm in ("random", "cliquemining", "sage", "mixed"):
         seeds = res[arm]["recall_seeds"]
         assert len(seeds) == 2
         # the reported recall is the mean over seeds
         assert res[arm]["recall"]["1"] == pytest.approx((seeds[0]["1"] + seeds[1]["1"]) / 2, abs=1e-12)
         lo, hi = res[arm]["recall_ci"]["1"]
         assert lo <= hi
-    assert set(res["paired_differences"]["value_lo_hi"]) == {"cliquemining", "sage"}
+    assert set(res["paired_differences"]["value_lo_hi"]) == {"cliquemining", "sage", "mixed"}
     assert res["settings"]["train_frames"] == 40 and res["settings"]["eval_queries"] == 20
     # the evaluation split holds exactly the last 20 frames, none of them a training frame
     data = tmp_path / "nordland"
