@@ -37,7 +37,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,11 +44,7 @@ from typing import Any
 
 import numpy as np
 
-try:  # the shared protocol module (issue 11), when merged
-    from geovpr.experiments.bootstrap import interval, paired_difference
-except ImportError:  # the same API, local copy
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from seed_stats import interval, paired_difference  # noqa: E402
+from geovpr.experiments.bootstrap import interval, paired_difference, verdict
 
 log = logging.getLogger("nordland_samplers")
 FRAME = re.compile(r"images-(\d+)\.png$")
@@ -298,6 +293,8 @@ def run_arms(folder: Path, base_dir: Path, eval_set: Any, tmp: Path, args: argpa
                 for j, k in enumerate(KS):
                     d = paired_difference(h[:, :, j], all_hits["random"][:, :, j])
                     diffs[name][k] = [d.mean, d.low, d.high]
+                    if k == "1":
+                        diffs[name]["verdict_r1"] = verdict(d)
         results["paired_differences"] = {"vs": "random", "value_lo_hi": diffs}
     return results
 
