@@ -15,9 +15,10 @@ The two stages of the papers' protocol (docs/method-effect.md, "## Nordland"):
 Data: ``--train DIR`` holds ``summer/images-NNNNN.png`` and ``winter/images-NNNNN.png`` (same file name =
 same place; shared/data/nordland_64x32). Each frame is a place (its summer and its winter image); its
 "coordinate" is the frame index on a line, so ``--tau`` is in frames; consecutive runs of ``--section``
-frames act as the samplers' cities (default: the whole training line is one city). Evaluation (``--eval DIR``, VPR-Bench layout: ``query/`` winter,
-``ref/`` summer, ``ground_truth_new.npy`` with +-1 frame) never sees a training frame: frames whose files
-the evaluation set uses are dropped from training. ``--make-eval-split`` first writes the last
+frames act as the samplers' cities (default: the whole training line is one city). Evaluation
+(``--eval DIR``, VPR-Bench layout: ``query/`` winter, ``ref/`` summer, ``ground_truth_new.npy`` with
++-1 frame) never sees a training frame: frames whose files the evaluation set uses are dropped from
+training (with an evaluation set of other frames, all ``--train`` frames are trained on). ``--make-eval-split`` first writes the last
 ``--heldout`` frames (400) to ``--eval``; with ``--validation N`` it writes the N frames before them
 instead (the selection split: the held-out frames are then neither trained on nor read).
 
