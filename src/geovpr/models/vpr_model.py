@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from geovpr.errors import ConfigError
 from geovpr.models.aggregators import build_aggregator
-from geovpr.models.base import DescriptorModel, Preprocess
+from geovpr.models.base import DescriptorModel, Preprocess, standardize_images
 from geovpr.models.dinov2 import DINOv2Backbone, build_backbone
 from geovpr.models.heads import InteractHead
 
@@ -107,12 +107,14 @@ class VPRModel(DescriptorModel):
         return [p for p in self.parameters() if p.requires_grad]
 
     def features(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Backbone outputs ``(f [B, C, h, w], t [B, C] | None)``."""
+        """Backbone outputs ``(f [B, C, h, w], t [B, C] | None)`` (after ``preprocess.standardize``)."""
+        if self.preprocess.standardize:
+            x = standardize_images(x)
         return self.backbone(x)
 
     def aggregate(self, x: Tensor) -> Tensor:
         """Descriptor before the head (unit norm for SALAD/SoftP/GeM)."""
-        f, t = self.backbone(x)
+        f, t = self.features(x)
         return self.aggregator(f, t)
 
     def forward(self, x: Tensor) -> Tensor:

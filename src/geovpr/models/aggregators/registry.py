@@ -44,4 +44,4 @@ def build_aggregator(cfg: dict[str, Any]) -> nn.Module:
 
 
 def _import_builtins() -> None:
-    from geovpr.models.aggregators import gem, salad, softp  # noqa: F401  (registers them)
+    from geovpr.models.aggregators import gem, grid, salad, softp  # noqa: F401  (registers them)
