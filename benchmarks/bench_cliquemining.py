@@ -7,9 +7,8 @@ clusters = places, re-indexed 0..n-1 per city (so the reference's
 random unit 8448-d descriptors per place (shared by both).
 
 Prints: reference s/batch (over ``--ref-batches``) extrapolated to a
-``--batches`` epoch, our full-epoch time in three configurations (1 BLAS
-thread; background prefetch of the distance GEMMs; default BLAS threads --
-which must give identical batches), the ratios, and distribution checks
+``--batches`` epoch, our full-epoch time in two configurations (1 BLAS
+thread; default BLAS threads -- which must give identical batches), the ratios, and distribution checks
 (city frequency, places per city draw, distances between places of one draw).
 
     python benchmarks/bench_cliquemining.py --data ../shared/data/gsv_xs_dataframes
@@ -114,13 +113,12 @@ def main() -> None:
     t_set = time.perf_counter() - t0
     timings, cpu = {}, {}
     configs = {  # the batches must not depend on these (checked below)
-        "blas_threads=1, prefetch=off": dict(blas_threads=1, prefetch=False),
-        "prefetch=on (1 BLAS thread + 1 background thread)": dict(blas_threads=None, prefetch=True),
-        "blas_threads=default, prefetch=off": dict(blas_threads=None, prefetch=False),
+        "blas_threads=1": dict(blas_threads=1),
+        "blas_threads=default": dict(blas_threads=None),
     }
     first = None
     for label, cfg in configs.items():
-        ours.blas_threads, ours.prefetch = cfg["blas_threads"], cfg["prefetch"]
+        ours.blas_threads = cfg["blas_threads"]
         t0, c0 = time.perf_counter(), time.process_time()
         batches = ours.epoch_batches(0)
         timings[label], cpu[label] = time.perf_counter() - t0, time.process_time() - c0

@@ -159,16 +159,15 @@ def test_city_weights(mode, mining):
     assert abs(first - expect) < 4 * np.sqrt(expect * (1 - expect) / 600)
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_draw_limit_raises_instead_of_looping(data, mining, prefetch):
-    # one draw yields at most 16 places; with prefetch the background pool must not hold the error up
-    s = make(data, mining, places_per_batch=60, max_draws_per_batch=1, prefetch=prefetch)
+def test_draw_limit_raises_instead_of_looping(data, mining):
+    # one draw yields at most 16 places
+    s = make(data, mining, places_per_batch=60, max_draws_per_batch=1)
     with pytest.raises(DataError, match=r"after 1 city draws: places needed 60, got \d+; cliques available 60"):
         s.epoch_batches(0)
 
 
-def test_batches_independent_of_threads_chunks_and_prefetch(data, mining, monkeypatch):
-    """BLAS thread count, GEMM chunk sizes and background prefetching only schedule work.
+def test_batches_independent_of_threads_and_chunks(data, mining, monkeypatch):
+    """BLAS thread count and GEMM chunk sizes only schedule work.
 
     The descriptors are multiples of 1/8 in [-0.5, 0.5]: every float32 GEMM product and partial
     sum is then exact, so the distances (and hence the batches) are the same bits for any BLAS
@@ -185,14 +184,13 @@ def test_batches_independent_of_threads_chunks_and_prefetch(data, mining, monkey
         s.set_descriptors(rows, dyadic.astype(np.float32))
         return s.epoch_batches(0), s.stats
 
-    ref, stats = epoch(blas_threads=1, prefetch=False)
+    ref, stats = epoch(blas_threads=1)
     assert stats["distance_rows"] >= stats["draws"]
-    for kw in ({"blas_threads": 2, "prefetch": False}, {"blas_threads": 1, "prefetch": True},
-               {"blas_threads": 2, "prefetch": True}):
+    for kw in ({"blas_threads": 2}, {"blas_threads": None}):
         got, _ = epoch(**kw)
         assert all(np.array_equal(x, y) for x, y in zip(ref, got)), kw
     for lo, hi in ((1, 3), (500, 500)):
         monkeypatch.setattr(graph, "MIN_CHUNK", lo)
         monkeypatch.setattr(graph, "MAX_CHUNK", hi)
-        got, _ = epoch(blas_threads=2, prefetch=True)
+        got, _ = epoch(blas_threads=2)
         assert all(np.array_equal(x, y) for x, y in zip(ref, got)), (lo, hi)

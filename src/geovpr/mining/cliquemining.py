@@ -18,9 +18,8 @@ Faithful to the released sampler (reference-spec §1.4), per batch of ``P`` plac
 
 Deliberate differences: the anchors' distance rows come from float32 GEMMs over
 chunks of a city's upcoming anchors (``graph.AnchorStream``; chunk sizes follow
-the expected number of draws of the city, optionally computed in a background
-thread -- both only schedule work, see ``graph.AnchorStream``) instead of a float64
-``cdist`` per draw;
+the expected number of draws of the city and never change a batch) instead of a
+float64 ``cdist`` per draw;
 clusters are only the (city, cluster) pairs that exist (the reference also
 samples the all-zero rows of unused ids, which yield no images); the clique a
 place is drawn from is chosen by ``cliques.place_clique`` instead of networkx's
@@ -33,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -50,14 +48,6 @@ log = logging.getLogger(__name__)
 #: call ``epoch_batches(e)`` compute the same global batches (no per-worker seed).
 STREAM_BATCH = 1
 STREAM_ANCHOR = 2
-
-
-class _Pool(ThreadPoolExecutor):
-    """Thread pool whose ``with`` exit drops queued work (an exception mid-epoch must not wait for it)."""
-
-    def __exit__(self, *exc) -> bool:
-        self.shutdown(wait=True, cancel_futures=True)
-        return False
 
 
 def _blas_limit(threads: int | None):
@@ -94,11 +84,7 @@ class CliqueMining:
         blas_threads: if set, BLAS threads used by the descriptor GEMMs during
             ``epoch_batches`` (threadpoolctl); on a machine whose cores are busy
             (e.g. data-loader workers) 1 can be several times faster than the default.
-            The batches do not depend on it (tested).  None with ``prefetch`` on: 1.
-        prefetch: compute the anchors' distance chunks (``graph.AnchorStream``) in one
-            background thread, overlapping the GEMMs with the Python sampling work.
-            Needs a free second core: on the shared 2-core development machine it was
-            10-30% slower than off, hence off by default.  No effect on the batches (tested).
+            The batches do not depend on it (tested).
 
     Filling rule (the reference draws each city at most once per batch and loops
     forever when every city is used): cities are drawn without replacement
@@ -127,7 +113,6 @@ class CliqueMining:
         max_draws_per_batch: int = 1000,
         dup_tol: float = 1e-3,
         blas_threads: int | None = None,
-        prefetch: bool = False,
     ) -> None:
         for key, value, low in (("places_per_batch", places_per_batch, 1), ("images_per_place", images_per_place, 1),
                                 ("similar_clusters", similar_clusters, 0), ("batches_per_epoch", batches_per_epoch, 0),
@@ -150,7 +135,6 @@ class CliqueMining:
         self.max_draws_per_batch = int(max_draws_per_batch)
         self.dup_tol = float(dup_tol)
         self.blas_threads = blas_threads
-        self.prefetch = bool(prefetch)
         self.groups = CityClusters.build(np.asarray(cities), np.asarray(clusters))
         self.bank = DescriptorBank(self.groups, seed=self.seed)
         self._pending_epoch: int | None = None
@@ -224,15 +208,12 @@ class CliqueMining:
         counts = defaultdict(int)
         weights = np.where(self.eligible, self.city_weights, 0.0)
         self._share = weights / weights.sum()
-        threads = 1 if self.blas_threads is None and self.prefetch else self.blas_threads
-        with _blas_limit(threads), self._executor() as executor:
-            streams = {}
-            for c in np.flatnonzero(self.eligible)[np.argsort(-self._share[self.eligible], kind="stable")]:
-                streams[int(c)] = stream = AnchorStream(
-                    np.random.default_rng([self.seed, int(epoch), STREAM_ANCHOR, int(c)]),
-                    *self.bank.city_block(int(c)), executor=executor)
-                stream.expected = self._expected_draws(int(c), counts, self.batches_per_epoch)
-                stream.prefetch()  # largest cities first: most likely drawn first
+        with _blas_limit(self.blas_threads):
+            streams = {
+                int(c): AnchorStream(np.random.default_rng([self.seed, int(epoch), STREAM_ANCHOR, int(c)]),
+                                     *self.bank.city_block(int(c)))
+                for c in np.flatnonzero(self.eligible)
+            }
             batches = [self._one_batch(rng, streams, counts, self.batches_per_epoch - b)
                        for b in range(self.batches_per_epoch)]
         computed = sum(s.rows_computed for s in streams.values())
@@ -241,12 +222,6 @@ class CliqueMining:
         for key in ("draws", "empty_draws", "multi_draw_batches", "city_reuse"):
             self.stats.setdefault(key, 0)
         return batches
-
-    def _executor(self):
-        """A one-thread pool computing anchor distance chunks in the background, or a null context."""
-        if not self.prefetch:
-            return contextlib.nullcontext()
-        return _Pool(max_workers=1, thread_name_prefix=f"{self.name}-gemm")
 
     def _expected_draws(self, city: int, counts: dict, batches_left: int) -> float:
         """Draws of ``city`` expected in the rest of the epoch (sizes its anchor GEMM chunks only).

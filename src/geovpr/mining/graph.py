@@ -6,7 +6,6 @@ distances); ``geovpr.geo.radius_neighbors`` is inclusive and is not used here.
 """
 from __future__ import annotations
 
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,38 +187,29 @@ class AnchorStream:
     than 64 on 8448-d descriptors (measured ~50 → ~90 GFLOPS on one core), while
     an overestimate only costs unused rows (counted in :attr:`rows_computed`).
 
-    With an ``executor`` (e.g. a one-thread pool), the next chunk is computed in
-    the background while the caller works, as soon as ``expected`` exceeds the
-    rows already computed (checked at each :meth:`next` and by :meth:`prefetch`).
-    numpy releases the GIL during the GEMM, so this overlaps the products with
-    the caller's Python work on a second core.  A chunk the executor has not started
-    when it is needed is computed by the caller instead (same call, same values).
-
     The anchors never depend on the chunking.  A row's values may differ in the
     last bits with the GEMM shape (chunk size) and the BLAS thread count on some
     BLAS kernels/CPUs (seen: OpenBLAS on another CPU), by at most the rounding
     bound of :func:`descriptor_distances`; a batch can then differ only when such
     a difference moves a sampling weight across a uniform draw.  For a given
     machine the batches are still a deterministic function of (seed, epoch,
-    descriptors, BLAS build, thread count): chunk sizes and prefetch decisions
-    depend only on the sampling itself, never on timing (a chunk the caller
-    computes itself has the shape it was scheduled with).
+    descriptors, BLAS build, thread count): chunk sizes depend only on the
+    sampling itself, never on timing.  (Computing the next chunk in a background
+    thread was tried and measured slower on a busy 2-core machine:
+    ``docs/benchmarks.md``.)
     """
 
-    def __init__(self, rng: np.random.Generator, block: np.ndarray, sq_norms: np.ndarray,
-                 executor: Executor | None = None) -> None:
+    def __init__(self, rng: np.random.Generator, block: np.ndarray, sq_norms: np.ndarray) -> None:
         self._rng = rng
         self._block = block
         self._sq = sq_norms
-        self._executor = executor
         self._anchors = np.zeros(0, dtype=np.int64)  # all drawn so far (a multiple of ANCHOR_BLOCK)
         self._rows = np.zeros((0, block.shape[0]), dtype=np.float32)  # rows of anchors[_start:_start + len]
         self._start = 0
         self._pos = 0
-        self._pending: tuple[int, Future] | None = None  # (count, rows of the chunk after the current one)
         #: anchors the caller still expects to take, the next one included (sizes the next GEMM chunk)
         self.expected: float = ANCHOR_BLOCK
-        #: distance rows computed or scheduled so far (>= anchors served; the excess is the unused tail)
+        #: distance rows computed so far (>= anchors served; the excess is the unused tail)
         self.rows_computed = 0
 
     def _queries(self, start: int, count: int) -> np.ndarray:
@@ -234,37 +224,12 @@ class AnchorStream:
     def _chunk(self, wanted: float) -> int:
         return int(min(max(np.ceil(wanted), MIN_CHUNK), MAX_CHUNK))
 
-    def prefetch(self) -> None:
-        """Schedule the chunk after the computed rows on the executor, if ``expected`` asks for more rows.
-
-        Called by :meth:`next` before each anchor is taken (and by the caller to
-        start the first chunk early); ``expected`` counts that anchor.
-        """
-        if self._executor is None or self._pending is not None:
-            return
-        end = self._start + self._rows.shape[0]
-        wanted = self.expected - (end - self._pos)
-        if wanted < 1:
-            return
-        count = self._chunk(wanted)
-        queries = self._queries(end, count)
-        self._pending = (count, self._executor.submit(descriptor_distances, self._block, self._sq, queries))
-        self.rows_computed += count
-
     def _advance(self) -> None:
-        """Make the chunk after the current one current (the scheduled one, or a new one sized to ``expected``)."""
+        """Make the chunk after the current one current, sized to ``expected``."""
         start = self._start + self._rows.shape[0]
-        if self._pending is not None:
-            count, future = self._pending
-            self._pending = None
-            if future.cancel():  # not started yet: compute it here rather than wait in the queue
-                rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
-            else:
-                rows = future.result()
-        else:
-            count = self._chunk(self.expected)
-            rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
-            self.rows_computed += count
+        count = self._chunk(self.expected)
+        rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
+        self.rows_computed += count
         self._start, self._rows = start, rows
 
     def next(self) -> tuple[int, np.ndarray]:
@@ -273,7 +238,6 @@ class AnchorStream:
         if i == self._rows.shape[0]:
             self._advance()
             i = 0
-        self.prefetch()
         self._pos += 1
         return int(self._anchors[self._pos - 1]), self._rows[i]
 

@@ -133,8 +133,7 @@ class SageSampler(CliqueMining):
                  tau2: float | None = None, min_clique: int = 10, gws_level: str = "image", gws_places: int = 4,
                  batches_per_epoch: int = 2000, seed: int = 0, refresh_every: int = 1,
                  city_weights: str = "clusters", max_draws_per_batch: int = 1000, dup_tol: float = 1e-3,
-                 blas_threads: int | None = None, groups_per_draw: int | None = 1,
-                 prefetch: bool = False) -> None:
+                 blas_threads: int | None = None, groups_per_draw: int | None = 1) -> None:
         if gws_level not in ("image", "place"):
             raise ConfigError(f"sage: gws_level must be 'image' or 'place', got {gws_level!r}")
         if min_clique < images_per_place:
@@ -151,8 +150,7 @@ class SageSampler(CliqueMining):
         super().__init__(utm, cities, clusters, places_per_batch=places_per_batch, images_per_place=images_per_place,
                          similar_clusters=similar_clusters, tau=tau1, batches_per_epoch=batches_per_epoch, seed=seed,
                          refresh_every=refresh_every, city_weights=city_weights,
-                         max_draws_per_batch=max_draws_per_batch, dup_tol=dup_tol, blas_threads=blas_threads,
-                         prefetch=prefetch)
+                         max_draws_per_batch=max_draws_per_batch, dup_tol=dup_tol, blas_threads=blas_threads)
         self._counts = {"small_clique_fallback": 0, "gws_failed": 0}
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
