@@ -172,9 +172,9 @@ def test_batches_independent_of_threads_and_chunks(data, mining, monkeypatch):
     The descriptors are multiples of 1/8 in [-0.5, 0.5]: every float32 GEMM product and partial
     sum is then exact, so the distances (and hence the batches) are the same bits for any BLAS
     kernel, thread split or chunk shape, on any CPU.  With general float descriptors the rows can
-    differ in the last bits between GEMM shapes on some BLAS builds (see ``graph.AnchorStream``).
+    differ in the last bits between GEMM shapes on some BLAS builds (see ``visual.AnchorStream``).
     """
-    import geovpr.mining.graph as graph
+    import geovpr.mining.visual as visual
 
     def epoch(**kw):
         utm, city, cluster = data
@@ -190,7 +190,7 @@ def test_batches_independent_of_threads_and_chunks(data, mining, monkeypatch):
         got, _ = epoch(**kw)
         assert all(np.array_equal(x, y) for x, y in zip(ref, got)), kw
     for lo, hi in ((1, 3), (500, 500)):
-        monkeypatch.setattr(graph, "MIN_CHUNK", lo)
-        monkeypatch.setattr(graph, "MAX_CHUNK", hi)
+        monkeypatch.setattr(visual, "MIN_CHUNK", lo)
+        monkeypatch.setattr(visual, "MAX_CHUNK", hi)
         got, _ = epoch(blas_threads=2)
         assert all(np.array_equal(x, y) for x, y in zip(ref, got)), (lo, hi)

@@ -9,8 +9,9 @@ from scipy.spatial.distance import cdist
 
 from geovpr.errors import DataError
 from geovpr.mining.bank import DescriptorBank
-from geovpr.mining.graph import (AnchorStream, CityClusters, descriptor_distances, linear_distance_weights,
-                                 sample_similar, successive_sample)
+from geovpr.mining.graph import CityClusters
+from geovpr.mining.visual import (AnchorStream, descriptor_distances, linear_distance_weights, sample_similar,
+                                  successive_sample)
 
 EPS32 = float(np.finfo(np.float32).eps)
 

@@ -17,7 +17,7 @@ Faithful to the released sampler (reference-spec §1.4), per batch of ``P`` plac
 5. then a new city (step 1).
 
 Deliberate differences: the anchors' distance rows come from float32 GEMMs over
-chunks of a city's upcoming anchors (``graph.AnchorStream``; chunk sizes follow
+chunks of a city's upcoming anchors (``visual.AnchorStream``; chunk sizes follow
 the expected number of draws of the city and never change a batch) instead of a
 float64 ``cdist`` per draw;
 clusters are only the (city, cluster) pairs that exist (the reference also
@@ -38,8 +38,8 @@ import numpy as np
 from geovpr.errors import ConfigError, DataError
 from geovpr.mining.bank import DescriptorBank
 from geovpr.mining.cliques import extract_places
-from geovpr.mining.graph import (AnchorStream, CityClusters, available_places, city_has_clique, pairwise_sq,
-                                 sample_similar)
+from geovpr.mining.graph import CityClusters, available_places, city_has_clique, pairwise_sq
+from geovpr.mining.visual import AnchorStream, sample_similar
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,8 @@ import numpy as np
 from geovpr.errors import ConfigError
 from geovpr.mining.cliquemining import CliqueMining
 from geovpr.mining.cliques import components_bits, extract_places, k_core, mask_to_bits, max_clique_bits, to_bitsets
-from geovpr.mining.graph import AnchorStream, pairwise_sq
+from geovpr.mining.graph import pairwise_sq
+from geovpr.mining.visual import AnchorStream, descriptor_pdist
 
 
 def affinity(d_geo: np.ndarray, d_vis: np.ndarray) -> np.ndarray:
@@ -104,16 +105,6 @@ def greedy_weighted_clique(W: np.ndarray, k: int, adjacency: np.ndarray | None =
         if len(members) > len(best):
             best = members
     return np.array(best, dtype=np.int64)
-
-
-def descriptor_pdist(desc: np.ndarray) -> np.ndarray:
-    """Pairwise Euclidean distances of a small descriptor set (float32 Gram, float64 result)."""
-    desc = np.asarray(desc, dtype=np.float32)
-    sq = np.einsum("ij,ij->i", desc, desc).astype(np.float64)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (desc @ desc.T).astype(np.float64)
-    np.maximum(d2, 0.0, out=d2)
-    np.fill_diagonal(d2, 0.0)
-    return np.sqrt(d2)
 
 
 class SageSampler(CliqueMining):
