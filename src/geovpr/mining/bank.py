@@ -14,11 +14,9 @@ import numpy as np
 
 from geovpr.errors import DataError
 from geovpr.mining.graph import CityClusters
+from geovpr.mining.seeding import Stream, epoch_rng
 
 log = logging.getLogger(__name__)
-
-#: rng stream id of the representative-image pick (see ``samplers`` for the scheme)
-STREAM_BANK = 3
 
 
 class DescriptorBank:
@@ -39,7 +37,7 @@ class DescriptorBank:
 
     def pick_rows(self, epoch: int) -> np.ndarray:
         """One uniformly chosen table row per cluster, in cluster order; deterministic in (seed, epoch)."""
-        rng = np.random.default_rng([self.seed, int(epoch), STREAM_BANK])
+        rng = epoch_rng(self.seed, epoch, Stream.BANK)
         g = self.groups
         sizes = g.cluster_sizes()
         pick = g.cluster_offsets[:-1] + np.minimum((rng.random(sizes.size) * sizes).astype(np.int64), sizes - 1)

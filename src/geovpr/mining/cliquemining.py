@@ -39,15 +39,10 @@ from geovpr.errors import ConfigError, DataError
 from geovpr.mining.bank import DescriptorBank
 from geovpr.mining.cliques import extract_places
 from geovpr.mining.graph import CityClusters, available_places, city_has_clique, pairwise_sq
+from geovpr.mining.seeding import Stream, epoch_rng
 from geovpr.mining.visual import AnchorStream, sample_similar
 
 log = logging.getLogger(__name__)
-
-#: rng stream ids: every random number of epoch ``e`` comes from
-#: ``np.random.default_rng([seed, e, stream, ...])``, so all ranks/workers that
-#: call ``epoch_batches(e)`` compute the same global batches (no per-worker seed).
-STREAM_BATCH = 1
-STREAM_ANCHOR = 2
 
 
 def _blas_limit(threads: int | None):
@@ -204,13 +199,13 @@ class CliqueMining:
                 f"{self.name}: no cluster descriptors; call descriptor_request({epoch}) "
                 "and set_descriptors(rows, desc) first"
             )
-        rng = np.random.default_rng([self.seed, int(epoch), STREAM_BATCH])
+        rng = epoch_rng(self.seed, epoch, Stream.BATCH)
         counts = defaultdict(int)
         weights = np.where(self.eligible, self.city_weights, 0.0)
         self._share = weights / weights.sum()
         with _blas_limit(self.blas_threads):
             streams = {
-                int(c): AnchorStream(np.random.default_rng([self.seed, int(epoch), STREAM_ANCHOR, int(c)]),
+                int(c): AnchorStream(epoch_rng(self.seed, epoch, Stream.ANCHOR, c),
                                      *self.bank.city_block(int(c)))
                 for c in np.flatnonzero(self.eligible)
             }

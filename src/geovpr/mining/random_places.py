@@ -17,11 +17,9 @@ import logging
 import numpy as np
 
 from geovpr.errors import ConfigError, DataError
+from geovpr.mining.seeding import Stream, epoch_rng
 
 log = logging.getLogger(__name__)
-
-#: rng stream id (``np.random.default_rng([seed, epoch, STREAM_RANDOM, pass])``)
-STREAM_RANDOM = 4
 
 
 class RandomPlaces:
@@ -126,7 +124,7 @@ class RandomPlaces:
         batches: list[np.ndarray] = []
         passes = 0
         while len(batches) < wanted:
-            rng = np.random.default_rng([self.seed, int(epoch), STREAM_RANDOM, passes])
+            rng = epoch_rng(self.seed, epoch, Stream.RANDOM_PLACES, passes)
             order = self.place_order(rng)
             rows = self._images(order, rng)
             for lo in range(0, order.size, self.P):

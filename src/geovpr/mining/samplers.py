@@ -5,13 +5,10 @@ GLOBAL batches of the epoch, table rows, place-major; label of a place = its
 position in the batch), ``descriptor_request(epoch) -> rows | None``,
 ``set_descriptors(rows, descriptors)`` and ``stats: dict[str, int]``.
 
-Seeding: all randomness of epoch ``e`` comes from
-``np.random.default_rng([seed, e, stream, ...])`` with fixed stream ids per
-purpose (1 batch composition, 2 per-city anchors, 3 representative images,
-4 RandomPlaces).  Batches therefore depend only on (seed, epoch, descriptors):
-every rank and worker calls ``epoch_batches(e)`` itself and takes its share of
-the same global list (e.g. rank r of R takes ``batches[r::R]``) -- there are no
-per-worker seeds to derive.
+Seeding: all randomness of epoch ``e`` comes from the streams of
+:mod:`geovpr.mining.seeding`, so batches depend only on (seed, epoch,
+descriptors): every rank and worker calls ``epoch_batches(e)`` itself and takes
+its share of the same global list (e.g. rank r of R takes ``batches[r::R]``).
 """
 from __future__ import annotations
 
