@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from geovpr.geo import latlon_to_utm
-from geovpr.mining.samplers import CliqueMining
+from geovpr.mining.samplers import cliquemining_sampler
 
 try:
     from reference_cliquemining import reference_batches
@@ -105,7 +106,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- ours
     t0 = time.perf_counter()
-    ours = CliqueMining(utm, city, cluster, batches_per_epoch=args.batches, seed=args.seed)
+    ours = cliquemining_sampler(utm, city, cluster, batches_per_epoch=args.batches, seed=args.seed)
     t_init = time.perf_counter() - t0
     rows = ours.descriptor_request(0)
     t0 = time.perf_counter()
@@ -118,7 +119,7 @@ def main() -> None:
     }
     first = None
     for label, cfg in configs.items():
-        ours.blas_threads = cfg["blas_threads"]
+        ours.config = replace(ours.config, blas_threads=cfg["blas_threads"])
         t0, c0 = time.perf_counter(), time.process_time()
         batches = ours.epoch_batches(0)
         timings[label], cpu[label] = time.perf_counter() - t0, time.process_time() - c0

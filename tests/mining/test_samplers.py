@@ -6,7 +6,7 @@ import pytest
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import ConfigError
-from geovpr.mining.samplers import CliqueMining, MixedSampler, RandomPlaces, RowSubset, SageSampler, build_sampler
+from geovpr.mining.samplers import CityDrawSampler, MixedSampler, RandomPlaces, RowSubset, build_sampler
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,11 @@ def test_build_sampler_kinds(table):
     t, _ = table
     assert isinstance(build_sampler("gsv", t, places_per_batch=5, images_per_place=2, min_img_per_place=2,
                                     seed=0), RandomPlaces)
-    assert isinstance(build_sampler("cliquemining", t, places_per_batch=5, batches_per_epoch=2), CliqueMining)
-    assert isinstance(build_sampler("sage", t, places_per_batch=5, batches_per_epoch=2), SageSampler)
+    clique = build_sampler("cliquemining", t, places_per_batch=5, batches_per_epoch=2)
+    sage = build_sampler("sage", t, places_per_batch=5, batches_per_epoch=2)
+    assert isinstance(clique, CityDrawSampler) and clique.name == "cliquemining"
+    assert isinstance(sage, CityDrawSampler) and sage.name == "sage"
+    assert sage.config.refresh_every == 1 and clique.config.refresh_every == 0
     with pytest.raises(ConfigError, match="unknown sampler"):
         build_sampler("nope", t)
     with pytest.raises(ConfigError, match="cliquemining"):

@@ -17,9 +17,10 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from geovpr.errors import ConfigError
-from geovpr.mining.cliquemining import CliqueMining
+from geovpr.mining.city_draws import CityDrawSampler
+from geovpr.mining.cliquemining import cliquemining_sampler
 from geovpr.mining.random_places import RandomPlaces
-from geovpr.mining.sage import SageSampler
+from geovpr.mining.sage import sage_sampler
 
 
 class BatchSampler(Protocol):
@@ -138,9 +139,9 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
         if kind == "random_places":
             sampler: BatchSampler = RandomPlaces(sub.place_ids, sub.cities, **cfg)
         elif kind == "cliquemining":
-            sampler = CliqueMining(sub.utm, sub.cities, sub.clusters, **cfg)
+            sampler = cliquemining_sampler(sub.utm, sub.cities, sub.clusters, **cfg)
         else:
-            sampler = SageSampler(sub.utm, sub.cities, sub.clusters, **cfg)
+            sampler = sage_sampler(sub.utm, sub.cities, sub.clusters, **cfg)
     except TypeError as err:
         raise ConfigError(f"sampler {kind}: {err}") from err
     if rows is None:
@@ -150,5 +151,5 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
     return RowSubset(sampler, rows, len(table))
 
 
-__all__ = ["BatchSampler", "CliqueMining", "MixedSampler", "RandomPlaces", "RowSubset", "SageSampler",
-           "build_sampler"]
+__all__ = ["BatchSampler", "CityDrawSampler", "MixedSampler", "RandomPlaces", "RowSubset", "build_sampler",
+           "cliquemining_sampler", "sage_sampler"]
