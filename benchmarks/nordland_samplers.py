@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import torch
 
-    from geovpr.data.eval_set import load_eval_set
+    from geovpr.data.readers import load_eval_set
     from geovpr.models.factory import load_model
 
     if args.threads:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geovpr.data.eval_set import detect_format, load_eval_set
+from geovpr.data.readers import detect_format, load_eval_set
 from geovpr.data.readers.folder import parse_utm_from_name, read_folder_eval
 from geovpr.errors import DataError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geovpr.data.eval_set import detect_format, load_eval_set
+from geovpr.data.readers import detect_format, load_eval_set
 from geovpr.data.protocols import PROTOCOLS, get_protocol
 from geovpr.data.readers.npy_lists import load_npy
 from geovpr.data.readers.vprbench import parse_ground_truth

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     check_weight_options(args)
     eval_set = None
     if args.data:
-        from geovpr.data.eval_set import load_eval_set
+        from geovpr.data.readers import load_eval_set
 
         eval_set = load_eval_set(args.data, format=args.format, protocol=args.protocol)
     out = Path(args.out)

@@ -223,7 +223,7 @@ def build_evaluator(cfg: Mapping[str, Any], eval_sets: dict[str, Any]) -> Any:
 
 
 def load_eval_sets(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    from geovpr.data.eval_set import load_eval_set
+    from geovpr.data.readers import load_eval_set
 
     return {name: load_eval_set(ev["path"], format=ev["format"], protocol=ev["protocol"])
             for name, ev in cfg["data"]["eval"].items()}

@@ -1,1 +1,114 @@
-"""Readers turn files on disk into :class:`geovpr.data.table.ImageTable` or protocols."""
+"""Readers turn files on disk into an :class:`~geovpr.data.table.ImageTable` or an :class:`~geovpr.data.eval_set.EvalSet`.
+
+Evaluation formats are registered in :data:`EVAL_FORMATS` (one
+:class:`EvalFormat` each: how to recognise a path, how to read it);
+:func:`load_eval_set` detects the format, reads it and checks the counts of a
+named protocol (:mod:`geovpr.data.protocols`).  Nothing downstream knows the
+file format.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from geovpr.data.eval_set import EvalSet, check_protocol_counts
+from geovpr.data.protocols import Protocol, get_protocol
+from geovpr.data.readers.folder import find_split_dirs, read_folder_eval
+from geovpr.data.readers.npy_lists import read_npy_eval
+from geovpr.data.readers.vprbench import read_vprbench
+from geovpr.errors import DataError
+from geovpr.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What a reader may use besides the path (each format takes what applies to it)."""
+
+    protocol: Protocol | None = None
+    image_root: str | os.PathLike | None = None
+    positive_radius: float = 25.0
+
+
+@dataclass(frozen=True)
+class EvalFormat:
+    """An evaluation-set format: ``detect(path)`` says whether a path holds one, ``read`` reads it."""
+
+    detect: Callable[[Path], bool]
+    read: Callable[[Path, EvalRequest], EvalSet]
+
+
+def _is_vprbench(path: Path) -> bool:
+    return path.is_dir() and (path / "ground_truth_new.npy").is_file() and (path / "query").is_dir() \
+        and (path / "ref").is_dir()
+
+
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and find_split_dirs(path) is not None
+
+
+def _is_npy(path: Path) -> bool:
+    if path.is_file():
+        return path.name.endswith(".npy")
+    return path.is_dir() and any(path.glob("*_dbImages.npy"))
+
+
+#: registered formats, in detection order
+EVAL_FORMATS: Registry[EvalFormat] = Registry("dataset format")
+EVAL_FORMATS.add("folder", EvalFormat(_is_folder, lambda p, r: read_folder_eval(p, radius=r.positive_radius)))
+EVAL_FORMATS.add("npy", EvalFormat(_is_npy, lambda p, r: read_npy_eval(p, protocol=r.protocol,
+                                                                        image_root=r.image_root)))
+EVAL_FORMATS.add("vprbench", EvalFormat(_is_vprbench, lambda p, r: read_vprbench(p)))
+_DETECTION_ORDER = ("vprbench", "folder", "npy")
+
+
+def detect_format(path: Path) -> str:
+    """``folder`` (database/ + queries/), ``vprbench`` (query/ + ref/ + ground_truth_new.npy) or ``npy``."""
+    if path.is_file() and path.name.endswith(".npy"):
+        return "npy"
+    if not path.is_dir():
+        raise DataError(f"{path}: evaluation data not found (expected a directory or a *_dbImages.npy file)")
+    for name in _DETECTION_ORDER:
+        if EVAL_FORMATS.get(name).detect(path):
+            return name
+    raise DataError(
+        f"{path}: cannot tell the dataset format; expected database/ and queries/ folders of @-named images, "
+        "query/ + ref/ + ground_truth_new.npy (VPR-Bench), or <name>_dbImages.npy/_qImages.npy/_gt.npy lists"
+    )
+
+
+def load_eval_set(
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    protocol: str | Protocol | None = None,
+    image_root: str | os.PathLike | None = None,
+    positive_radius: float = 25.0,
+) -> EvalSet:
+    """Read an evaluation set and check it against ``protocol`` (if given).
+
+    ``format`` is ``"folder"``, ``"npy"`` or ``"vprbench"`` (detected when
+    ``None``). ``image_root`` is where ``.npy`` image lists are relative to
+    (default: the folder of the lists). ``positive_radius`` (metres,
+    inclusive) applies to ``@``-named folders.
+    """
+    path = Path(path)
+    proto = get_protocol(protocol)
+    fmt = format or detect_format(path)
+    reader = EVAL_FORMATS.get(fmt)
+    eval_set = reader.read(path, EvalRequest(proto, image_root, positive_radius))
+    if proto is not None:
+        check_protocol_counts(eval_set, proto, eval_set.source or str(path))
+        eval_set.protocol = proto.name
+    log.info(
+        "%s (%s): %d database images, %d queries, %d without positives",
+        eval_set.name, fmt, eval_set.num_database, eval_set.num_queries, eval_set.queries_without_positives,
+    )
+    return eval_set
+
+
+__all__ = ["EVAL_FORMATS", "EvalFormat", "EvalRequest", "detect_format", "load_eval_set"]
