@@ -12,7 +12,7 @@ its share of the same global list (e.g. rank r of R takes ``batches[r::R]``).
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from geovpr.mining.city_draws import CityDrawSampler
 from geovpr.mining.cliquemining import cliquemining_sampler
 from geovpr.mining.random_places import RandomPlaces
 from geovpr.mining.sage import sage_sampler
+from geovpr.registry import Registry
 
 
 class BatchSampler(Protocol):
@@ -119,8 +120,13 @@ class MixedSampler:
         self._requests = [None] * len(self.samplers)
 
 
-_NAMES = {"random_places": "random_places", "random": "random_places", "gsv": "random_places",
-          "gsv_cities": "random_places", "cliquemining": "cliquemining", "clique": "cliquemining", "sage": "sage"}
+#: sampler name -> factory ``(table, **cfg) -> BatchSampler`` over an ImageTable's columns
+SAMPLERS: Registry[Callable[..., BatchSampler]] = Registry("sampler", fold_case=True)
+SAMPLERS.add("random_places", lambda t, **cfg: RandomPlaces(t.place_ids, t.cities, **cfg),
+             aliases=("random", "gsv", "gsv_cities"))
+SAMPLERS.add("cliquemining", lambda t, **cfg: cliquemining_sampler(t.utm, t.cities, t.clusters, **cfg),
+             aliases=("clique",))
+SAMPLERS.add("sage", lambda t, **cfg: sage_sampler(t.utm, t.cities, t.clusters, **cfg))
 
 
 def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cfg: Any) -> BatchSampler:
@@ -131,17 +137,10 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
     ``rows`` restricts the sampler to those table rows (e.g. the MSLS part of a
     concatenated table); batches and requests are still full-table row indices.
     """
-    kind = _NAMES.get(str(name).lower())
-    if kind is None:
-        raise ConfigError(f"unknown sampler {name!r}; expected one of {sorted(set(_NAMES))}")
+    kind = SAMPLERS.canonical(name)
     sub = table if rows is None else table.subset(np.asarray(rows))
     try:
-        if kind == "random_places":
-            sampler: BatchSampler = RandomPlaces(sub.place_ids, sub.cities, **cfg)
-        elif kind == "cliquemining":
-            sampler = cliquemining_sampler(sub.utm, sub.cities, sub.clusters, **cfg)
-        else:
-            sampler = sage_sampler(sub.utm, sub.cities, sub.clusters, **cfg)
+        sampler = SAMPLERS.get(kind)(sub, **cfg)
     except TypeError as err:
         raise ConfigError(f"sampler {kind}: {err}") from err
     if rows is None:
@@ -151,5 +150,5 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
     return RowSubset(sampler, rows, len(table))
 
 
-__all__ = ["BatchSampler", "CityDrawSampler", "MixedSampler", "RandomPlaces", "RowSubset", "build_sampler",
-           "cliquemining_sampler", "sage_sampler"]
+__all__ = ["SAMPLERS", "BatchSampler", "CityDrawSampler", "MixedSampler", "RandomPlaces", "RowSubset",
+           "build_sampler", "cliquemining_sampler", "sage_sampler"]
