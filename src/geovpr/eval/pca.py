@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from geovpr.atomic import atomic_write
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,8 @@ def default_cache_dir() -> Path:
 def save_pca(pca: PCA, path: Path, metadata: dict[str, str]) -> None:
     from safetensors.numpy import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     tensors = {"mean": np.ascontiguousarray(pca.mean), "components": np.ascontiguousarray(pca.components)}
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_pca(path: Path, expected: dict[str, str]) -> PCA | None:

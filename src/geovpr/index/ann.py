@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from geovpr.atomic import atomic_write
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,8 @@ def ann_candidates(index: Any, queries: np.ndarray, n: int) -> np.ndarray:
 
 
 def save_ann(index: Any, path: Path) -> None:
-    """Write the faiss index through a temporary name and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    _faiss().write_index(index, str(tmp))
-    os.replace(tmp, path)
+    """Write the faiss index atomically (:mod:`geovpr.atomic`)."""
+    atomic_write(path, lambda tmp: _faiss().write_index(index, str(tmp)))
 
 
 def load_ann(path: Path) -> Any:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from geovpr.atomic import atomic_write
 from geovpr.errors import DataError
 from geovpr.index.store import read_json, write_json_atomic
 
@@ -75,12 +76,13 @@ def file_stamps(paths: Sequence[str]) -> np.ndarray:
 
 
 def _save_chunk(path: Path, result: Any, images: Sequence[str], stamps: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, descriptors=np.asarray(result.descriptors, dtype=np.float32), kept=np.asarray(result.kept, bool),
-                 skipped=np.asarray(list(result.skipped), dtype=str), images=np.asarray(list(images), dtype=str),
-                 stamps=stamps)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, descriptors=np.asarray(result.descriptors, dtype=np.float32),
+                     kept=np.asarray(result.kept, bool), skipped=np.asarray(list(result.skipped), dtype=str),
+                     images=np.asarray(list(images), dtype=str), stamps=stamps)
+
+    atomic_write(path, write)
 
 
 def _load_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:

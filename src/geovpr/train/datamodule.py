@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from geovpr.atomic import atomic_write_bytes
 from geovpr.data.table import ImageTable
 from geovpr.errors import BadImageError, ConfigError
-from geovpr.train.checkpointing import atomic_write_bytes
 from geovpr.train.distributed import place_share, world
 from geovpr.train.transforms import TrainTransform
 
