@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"provenance"},
     {"errors"},
     {"version", "logging_setup", "registry", "atomic"},
-    {"geo"},
+    {"geo", "knn"},
     {"data", "coords"},
     {"mining", "models"},
     {"eval"},

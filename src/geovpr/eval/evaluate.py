@@ -26,7 +26,8 @@ import geovpr
 from geovpr.data.eval_set import EvalSet
 from geovpr.eval.extract import extract_descriptors
 from geovpr.eval.pca import PCA
-from geovpr.eval.retrieval import DEFAULT_BACKEND, knn, recall_at_k
+from geovpr.eval.retrieval import recall_at_k
+from geovpr.knn import DEFAULT_BACKEND, exact_knn
 
 log = logging.getLogger(__name__)
 DEFAULT_KS = (1, 5, 10, 20)
@@ -52,7 +53,7 @@ def evaluate_descriptors(
     (when some queries were skipped; those count as misses). ``device``: where the torch search runs."""
     ks = sorted({int(k) for k in ks})
     num_queries = len(positives)
-    _, pred = knn(db, queries, max(ks), backend=knn_backend, device=device)
+    _, pred = exact_knn(db, queries, max(ks), backend=knn_backend, device=device)
     rows = np.arange(len(queries)) if query_rows is None else np.asarray(query_rows)
     found = recall_at_k(pred, [positives[r] for r in rows], ks)
     recall = {str(k): found[k] * len(rows) / max(num_queries, 1) for k in ks}

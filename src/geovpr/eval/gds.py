@@ -30,6 +30,7 @@ import numpy as np
 
 from geovpr.errors import DataError
 from geovpr.geo import radius_neighbors
+from geovpr.knn import exact_knn
 
 
 def _none_if_nan(x: float) -> float | None:
@@ -117,20 +118,6 @@ def misordering(q_desc, db_desc, q_utm, db_utm, *, radius: float = 25.0, gap_bin
     }
 
 
-def knn_l2(db_desc: np.ndarray, q_desc: np.ndarray, k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Exact L2 top-k (squared distances, indices); ties keep database order."""
-    k = min(k, len(db_desc))
-    db_sq = (db_desc**2).sum(1)
-    dists, idx = [], []
-    for s in range(0, len(q_desc), chunk):
-        q = q_desc[s:s + chunk]
-        sq = np.maximum((q**2).sum(1)[:, None] - 2 * q @ db_desc.T + db_sq[None, :], 0.0)
-        order = np.argsort(sq, axis=1, kind="stable")[:, :k]
-        idx.append(order)
-        dists.append(np.take_along_axis(sq, order, axis=1))
-    return np.concatenate(dists), np.concatenate(idx)
-
-
 def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Kendall τ-b of each row pair ``x[i], y[i]`` (arrays ``[n, k]``); NaN where undefined."""
     iu, ju = np.triu_indices(x.shape[1], 1)
@@ -146,7 +133,7 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def topk_ordering(q_desc, db_desc, q_utm, db_utm, *, k: int = 10) -> dict[str, Any]:
     """Top-k ordering error and mean Kendall τ-b between descriptor and geographic distance in the top-k."""
     q_desc, db_desc, q_utm, db_utm = _check(q_desc, db_desc, q_utm, db_utm)
-    sq, idx = knn_l2(db_desc, q_desc, k)
+    sq, idx = exact_knn(db_desc, q_desc, k)
     g = np.linalg.norm(db_utm[idx] - q_utm[:, None, :], axis=2)
     error = g[:, 0] > g.min(axis=1)
     tau = kendall_tau_b(np.sqrt(sq), g) if idx.shape[1] >= 2 else np.full(len(idx), np.nan)

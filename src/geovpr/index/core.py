@@ -29,7 +29,6 @@ from geovpr.errors import ConfigError, DataError
 from geovpr.index import ann as ann_mod
 from geovpr.index.build import build_segment
 from geovpr.index.localize import DEFAULT_RADIUS_M, Estimate, confidence, estimate_position
-from geovpr.index.search import exact_knn, rerank
 from geovpr.index.store import (
     FORMAT,
     MANIFEST,
@@ -42,6 +41,7 @@ from geovpr.index.store import (
     read_manifest,
     write_json_atomic,
 )
+from geovpr.knn import exact_knn, rerank
 from geovpr.provenance import environment_record
 
 log = logging.getLogger(__name__)
