@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"errors"},
     {"version", "logging_setup", "registry", "atomic"},
     {"geo", "knn"},
-    {"data", "coords"},
+    {"data"},
     {"mining", "models"},
     {"eval"},
     {"train", "index", "report"},

@@ -79,10 +79,10 @@ def _assert_recalls(got: dict[int, float], ref: np.ndarray, ks, fx: dict[str, np
 
 
 def _positives_from_names(fx: dict[str, np.ndarray], radius: float) -> list[np.ndarray]:
-    from geovpr.data.readers.folder import parse_utm_from_name
+    from geovpr.data.coords import parse_at_filename
 
-    db = np.array([parse_utm_from_name(n) for n in fx["db_filenames"]])
-    q = np.array([parse_utm_from_name(n) for n in fx["query_filenames"]])
+    db = np.array([parse_at_filename(n)[:2] for n in fx["db_filenames"]])
+    q = np.array([parse_at_filename(n)[:2] for n in fx["query_filenames"]])
     np.testing.assert_array_equal(db, fx["db_utm"])
     np.testing.assert_array_equal(q, fx["query_utm"])
     return radius_neighbors(db, q, radius)

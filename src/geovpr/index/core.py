@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from geovpr.coords import Coordinates, resolve_coords
+from geovpr.data.coords import Coordinates, resolve_coords
 from geovpr.errors import ConfigError, DataError
 from geovpr.index import ann as ann_mod
 from geovpr.index.build import build_segment
