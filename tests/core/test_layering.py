@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"mining", "models"},
     {"eval"},
-    {"train", "index", "report"},
+    {"train", "index"},
     {"demo"},
     {"commands"},
     {"cli", "__init__", "__main__"},

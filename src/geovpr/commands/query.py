@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from geovpr.commands.index import model_for_index
     from geovpr.index import Index
-    from geovpr.report import write_report
+    from geovpr.index.report import write_report
 
     if args.top_k < 1:
         raise ConfigError(f"-k must be >= 1, got {args.top_k}")
