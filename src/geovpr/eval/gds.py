@@ -1,6 +1,6 @@
 """Geographic Distance Sensitivity (GDS) analysis — **our own design**.
 
-The SAGE paper's GDS equation is not public (``docs/papers.md`` §C.1); these
+The SAGE paper's GDS equation is not public (``docs/reference-notes.md`` §6); these
 three measurements are this project's definition, computed from query and
 database descriptors and their UTM coordinates (metres):
 
@@ -163,5 +163,5 @@ def gds_report(q_desc, db_desc, q_utm, db_utm, *, max_distance: float = 100.0, b
         f"top{topk['k']}_ordering_error": topk["ordering_error"],
         f"top{topk['k']}_kendall_tau": topk["kendall_tau"],
     }
-    return {"definition": "geovpr's own GDS design (docs/papers.md C.1)", "curve": curve, "misordering": mis,
+    return {"definition": "geovpr's own GDS design (docs/reference-notes.md §6)", "curve": curve, "misordering": mis,
             "topk": topk, "summary": summary}

@@ -1,7 +1,7 @@
 """DescriptorBank: one descriptor per (city, cluster) for the miners' visual graph.
 
-CliqueMining describes each cluster by **one random image** of it (reference
-§1.3); SAGE refreshes these with the current model every epoch.  The bank picks
+CliqueMining describes each cluster by **one random image** of it
+(``docs/reference-notes.md`` §1.1); SAGE refreshes these with the current model every epoch.  The bank picks
 the images (seeded), stores the cluster descriptors and remembers when they
 were set.  It never runs a model: the trainer encodes the requested rows and
 calls :meth:`DescriptorBank.set`.

@@ -1,6 +1,6 @@
 """RandomPlaces: the GSV-Cities batch sampler (P places x K images, in-city shuffling).
 
-Reference behaviour (reference-spec §2.2): places with fewer than
+Reference behaviour (``docs/reference-notes.md`` §2): places with fewer than
 ``min_img_per_place`` images are dropped; the places of each city are shuffled
 *inside the city* and the batches are taken sequentially over the city-grouped
 order (DataLoader ``shuffle=False``), so a batch holds places of one city except

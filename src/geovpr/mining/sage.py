@@ -1,7 +1,7 @@
 """SAGE (Chen et al., ICLR 2026): online geo-visual graph + Greedy Weighted Sampling (GWS).
 
 SAGE's training code was never released; this follows the third-party notes in
-papers.md §B.5/§B.6 and the two readings of §C.2.  **Neither reading is
+``docs/reference-notes.md`` §3.1/§3.2 and the two readings of §3.3.  **Neither reading is
 confirmed by the authors.**
 
 Online graph: the cluster descriptors (one image per cluster) are re-requested
@@ -24,7 +24,7 @@ images of one cluster share a descriptor) GWS reduces to CliqueMining's random
 choice.  If expansion from the best seed cannot reach ``k`` (pruned edges), the
 next-best seeds are tried.
 
-``gws_level="image"`` (recommended default, §C.2): in each draw, take a maximum
+``gws_level="image"`` (recommended default, §3.3): in each draw, take a maximum
 clique of the remaining image graph (it has >= ``min_clique`` = N nodes when any
 such clique exists; otherwise it is the largest clique >= K -- counted as
 ``small_clique_fallback``; the notes say "the first clique with >= N nodes" --

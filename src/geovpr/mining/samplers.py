@@ -65,7 +65,7 @@ class RowSubset:
 
 
 class MixedSampler:
-    """Several samplers per step, e.g. GSV-Cities places + CliqueMining places (reference §1.6).
+    """Several samplers per step, e.g. GSV-Cities places + CliqueMining places (``docs/reference-notes.md`` §1.3).
 
     ``epoch_steps(epoch)`` returns, per training step, one batch per sub-sampler
     (each keeps its own ``epoch_batches`` and P); the trainer computes the loss
