@@ -28,7 +28,9 @@ class Registry(Generic[T]):
         self._aliases: dict[str, str] = {}
 
     def add(self, name: str, entry: T, *, aliases: tuple[str, ...] = ()) -> T:
-        """Register ``entry`` under ``name`` (and ``aliases``); a name may be registered once."""
+        """Register ``entry`` under ``name`` (and ``aliases``); a name may not be given to two entries."""
+        if self._entries.get(name) is entry:
+            return entry
         for key in (name, *aliases):
             if key in self._aliases:
                 raise ValueError(f"{self.kind} name {key!r} registered twice")

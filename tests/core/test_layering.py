@@ -44,8 +44,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
 KNOWN_CYCLES: set[frozenset[str]] = {
     frozenset({"__init__", "index.__init__", "index.core", "provenance"}),
     frozenset({"data.images", "eval.extract", "models.base"}),
-    frozenset({"models.aggregators.gem", "models.aggregators.registry", "models.aggregators.salad",
-               "models.aggregators.softp"}),
     frozenset({"models.checkpoint", "models.dinov2"}),
 }
 
