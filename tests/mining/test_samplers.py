@@ -60,3 +60,12 @@ def test_mixed_steps_with_row_subsets(table, mining):
         assert np.array_equal(b, steps[i % 4][1])
     assert len(MixedSampler([gsv, mined], mode="min_size").epoch_steps(0)) == 4
     assert any(k.startswith("1.cliquemining.") for k in mix.stats)
+
+
+def test_every_sampler_carries_its_batch_shape(table):
+    t, n_gsv = table
+    gsv = build_sampler("random", t, places_per_batch=6, images_per_place=2, min_img_per_place=2)
+    sub = build_sampler("sage", t, rows=np.arange(n_gsv, len(t)), places_per_batch=8, images_per_place=3,
+                        batches_per_epoch=4)
+    assert (gsv.P, gsv.K, gsv.batches_per_epoch) == (6, 2, None)
+    assert (sub.P, sub.K, sub.batches_per_epoch) == (8, 3, 4)

@@ -25,10 +25,18 @@ from geovpr.registry import Registry
 
 
 class BatchSampler(Protocol):
-    """The interface every sampler implements."""
+    """The interface every sampler implements.
+
+    ``P`` places of ``K`` images per batch; ``batches_per_epoch`` is the number of
+    batches ``epoch_batches`` returns, or None for one pass over the data
+    (RandomPlaces; the last batch of a pass may then be short).
+    """
 
     name: str
     stats: dict[str, int]
+    P: int
+    K: int
+    batches_per_epoch: int | None
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]: ...
 
@@ -50,6 +58,18 @@ class RowSubset:
     @property
     def stats(self) -> dict[str, int]:
         return self.sampler.stats
+
+    @property
+    def P(self) -> int:
+        return self.sampler.P
+
+    @property
+    def K(self) -> int:
+        return self.sampler.K
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        return self.sampler.batches_per_epoch
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         return [self.rows[b] for b in self.sampler.epoch_batches(epoch)]
