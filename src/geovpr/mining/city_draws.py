@@ -27,12 +27,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
-from geovpr.errors import ConfigError, DataError
+from geovpr import checks
+from geovpr.errors import DataError
 from geovpr.mining.bank import DescriptorBank
 from geovpr.mining.graph import CityClusters, available_places, city_has_clique, pairwise_sq
 from geovpr.mining.seeding import Stream, epoch_rng
@@ -81,17 +82,21 @@ class DrawConfig:
     dup_tol: float = 1e-3
     blas_threads: int | None = None
 
-    def check(self, name: str) -> None:
-        """Raise a :class:`ConfigError` prefixed with the sampler ``name`` for a bad value."""
-        for key, low in (("places_per_batch", 1), ("images_per_place", 1), ("similar_clusters", 0),
-                         ("batches_per_epoch", 0), ("refresh_every", 0), ("max_draws_per_batch", 1)):
-            value = getattr(self, key)
-            if int(value) != value or value < low:
-                raise ConfigError(f"{name}: {key} must be an integer >= {low}, got {value!r}")
-        if not self.tau > 0:
-            raise ConfigError(f"{name}: tau must be > 0 metres, got {self.tau!r}")
-        if self.city_weights not in ("clusters", "reference"):
-            raise ConfigError(f"{name}: city_weights must be 'clusters' or 'reference', got {self.city_weights!r}")
+    def checked(self, name: str) -> "DrawConfig":
+        """This config with every value type- and range-checked (a one-line :class:`ConfigError`
+        ``"<name>: <key> must be ..."`` otherwise) and integral values as ``int``."""
+        ints = {key: checks.integer(f"{name}: {key}", getattr(self, key), low=low)
+                for key, low in (("places_per_batch", 1), ("images_per_place", 1), ("similar_clusters", 0),
+                                 ("batches_per_epoch", 0), ("refresh_every", 0), ("max_draws_per_batch", 1),
+                                 ("seed", None))}
+        return replace(
+            self, **ints,
+            tau=checks.number(f"{name}: tau", self.tau, low=0.0, low_open=True),
+            dup_tol=checks.number(f"{name}: dup_tol", self.dup_tol, low=0.0),
+            city_weights=checks.text(f"{name}: city_weights", self.city_weights, choices=("clusters", "reference")),
+            blas_threads=None if self.blas_threads is None else
+            checks.integer(f"{name}: blas_threads", self.blas_threads, low=1),
+        )
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,7 @@ class CityDrawSampler:
     def __init__(self, utm: np.ndarray, cities: np.ndarray, clusters: np.ndarray, config: DrawConfig,
                  picker: PlacePicker) -> None:
         self.name = picker.name
-        config.check(self.name)
-        self.config = config
+        config = self.config = config.checked(self.name)
         self.picker = picker
         self.utm = np.asarray(utm, dtype=np.float64).reshape(-1, 2)
         if len(self.utm) != len(cities):

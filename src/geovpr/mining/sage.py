@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from geovpr import checks
 from geovpr.errors import ConfigError
 from geovpr.mining.city_draws import CityDrawSampler, Draw, DrawConfig, MiningData
 from geovpr.mining.cliques import components_bits, extract_places, k_core, mask_to_bits, max_clique_bits, to_bitsets
@@ -126,16 +127,20 @@ class SageConfig:
     gws_places: int = 4
     groups_per_draw: int | None = 1
 
-    def check(self, images_per_place: int) -> None:
-        """Raise a :class:`ConfigError` naming the bad value."""
-        if self.gws_level not in ("image", "place"):
-            raise ConfigError(f"sage: gws_level must be 'image' or 'place', got {self.gws_level!r}")
-        if self.min_clique < images_per_place:
-            raise ConfigError(f"sage: min_clique ({self.min_clique}) must be >= images_per_place ({images_per_place})")
-        if self.gws_places < 1:
-            raise ConfigError(f"sage: gws_places must be >= 1, got {self.gws_places}")
-        if self.groups_per_draw is not None and self.groups_per_draw < 1:
-            raise ConfigError(f"sage: groups_per_draw must be >= 1 or None, got {self.groups_per_draw}")
+    def checked(self, images_per_place: int) -> "SageConfig":
+        """This config with every value type- and range-checked (a one-line :class:`ConfigError`
+        ``"sage: <key> must be ..."`` otherwise) and integral values as ``int``."""
+        level = checks.text("sage: gws_level", self.gws_level, choices=("image", "place"))
+        min_clique = checks.integer("sage: min_clique", self.min_clique)
+        if min_clique < images_per_place:
+            raise ConfigError(f"sage: min_clique ({min_clique}) must be >= images_per_place ({images_per_place})")
+        return SageConfig(
+            tau2=None if self.tau2 is None else checks.number("sage: tau2", self.tau2),
+            min_clique=min_clique, gws_level=level,
+            gws_places=checks.integer("sage: gws_places", self.gws_places, low=1),
+            groups_per_draw=None if self.groups_per_draw is None else
+            checks.integer("sage: groups_per_draw", self.groups_per_draw, low=1),
+        )
 
     def kept(self, W: np.ndarray) -> np.ndarray | None:
         """Edges kept by ``tau2`` (None: all)."""
@@ -258,19 +263,27 @@ def place_affinity(data: MiningData, places: np.ndarray) -> np.ndarray:
     return affinity(np.sqrt(pairwise_sq(centroids)), descriptor_pdist(place_desc))
 
 
-def sage_sampler(utm: np.ndarray, cities: np.ndarray, clusters: np.ndarray, *, tau1: float = 25.0,
-                 tau2: float | None = None, min_clique: int = 10, gws_level: str = "image", gws_places: int = 4,
-                 groups_per_draw: int | None = 1, refresh_every: int = 1, **draw: Any) -> CityDrawSampler:
+def sage_configs(*, tau1: float = 25.0, tau2: float | None = None, min_clique: int = 10, gws_level: str = "image",
+                 gws_places: int = 4, groups_per_draw: int | None = 1, refresh_every: int = 1,
+                 **draw: Any) -> tuple[DrawConfig, SageConfig]:
+    """The checked configs of a SAGE sampler; ``draw``: the other fields of :class:`DrawConfig`.
+
+    Descriptors are refreshed every epoch by default; ``tau1`` is the loop's ``tau``.
+    """
+    draw_config = DrawConfig(tau=tau1, refresh_every=refresh_every, **draw).checked("sage")
+    config = SageConfig(tau2=tau2, min_clique=min_clique, gws_level=gws_level, gws_places=gws_places,
+                        groups_per_draw=groups_per_draw).checked(draw_config.images_per_place)
+    return draw_config, config
+
+
+def sage_sampler(utm: np.ndarray, cities: np.ndarray, clusters: np.ndarray, **options: Any) -> CityDrawSampler:
     """A SAGE sampler (module docstring): the city-draw loop with GWS at image or place level.
 
-    ``draw``: the other fields of :class:`DrawConfig`; descriptors are refreshed every epoch by default.
+    ``options``: the keyword arguments of :func:`sage_configs`.
     """
-    config = SageConfig(tau2=None if tau2 is None else float(tau2), min_clique=int(min_clique),
-                        gws_level=gws_level, gws_places=int(gws_places), groups_per_draw=groups_per_draw)
-    draw_config = DrawConfig(tau=tau1, refresh_every=refresh_every, **draw)
-    config.check(draw_config.images_per_place)
-    picker = GwsImages(config) if gws_level == "image" else GwsPlaces(config)
+    draw_config, config = sage_configs(**options)
+    picker = GwsImages(config) if config.gws_level == "image" else GwsPlaces(config)
     return CityDrawSampler(utm, cities, clusters, draw_config, picker)
 
 
-__all__ = ["GwsImages", "GwsPlaces", "SageConfig", "affinity", "greedy_weighted_clique", "sage_sampler"]
+__all__ = ["GwsImages", "GwsPlaces", "SageConfig", "affinity", "greedy_weighted_clique", "sage_configs", "sage_sampler"]

@@ -12,15 +12,16 @@ its share of the same global list (e.g. rank r of R takes ``batches[r::R]``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from geovpr.errors import ConfigError
-from geovpr.mining.city_draws import CityDrawSampler
+from geovpr.mining.city_draws import CityDrawSampler, DrawConfig
 from geovpr.mining.cliquemining import cliquemining_sampler
-from geovpr.mining.random_places import RandomPlaces
-from geovpr.mining.sage import sage_sampler
+from geovpr.mining.random_places import RandomPlaces, RandomPlacesConfig
+from geovpr.mining.sage import sage_configs, sage_sampler
 from geovpr.registry import Registry
 
 
@@ -140,13 +141,32 @@ class MixedSampler:
         self._requests = [None] * len(self.samplers)
 
 
-#: sampler name -> factory ``(table, **cfg) -> BatchSampler`` over an ImageTable's columns
-SAMPLERS: Registry[Callable[..., BatchSampler]] = Registry("sampler", fold_case=True)
-SAMPLERS.add("random_places", lambda t, **cfg: RandomPlaces(t.place_ids, t.cities, **cfg),
+@dataclass(frozen=True)
+class SamplerKind:
+    """A registered sampler: ``build(table, **options)`` over an ImageTable's columns, and
+    ``check(**options)``, which type- and range-checks the options without any data."""
+
+    build: Callable[..., BatchSampler]
+    check: Callable[..., Any]
+
+
+SAMPLERS: Registry[SamplerKind] = Registry("sampler", fold_case=True)
+SAMPLERS.add("random_places", SamplerKind(lambda t, **cfg: RandomPlaces(t.place_ids, t.cities, **cfg),
+                                          lambda **cfg: RandomPlacesConfig(**cfg).checked()),
              aliases=("random", "gsv", "gsv_cities"))
-SAMPLERS.add("cliquemining", lambda t, **cfg: cliquemining_sampler(t.utm, t.cities, t.clusters, **cfg),
+SAMPLERS.add("cliquemining", SamplerKind(lambda t, **cfg: cliquemining_sampler(t.utm, t.cities, t.clusters, **cfg),
+                                         lambda **cfg: DrawConfig(**cfg).checked("cliquemining")),
              aliases=("clique",))
-SAMPLERS.add("sage", lambda t, **cfg: sage_sampler(t.utm, t.cities, t.clusters, **cfg))
+SAMPLERS.add("sage", SamplerKind(lambda t, **cfg: sage_sampler(t.utm, t.cities, t.clusters, **cfg), sage_configs))
+
+
+def check_sampler_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise a one-line :class:`ConfigError` for an unknown sampler, option, or a bad option value."""
+    kind = SAMPLERS.canonical(name)
+    try:
+        SAMPLERS.get(kind).check(**options)
+    except TypeError as err:
+        raise ConfigError(f"sampler {kind}: {err}") from None
 
 
 def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cfg: Any) -> BatchSampler:
@@ -160,7 +180,7 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
     kind = SAMPLERS.canonical(name)
     sub = table if rows is None else table.subset(np.asarray(rows))
     try:
-        sampler = SAMPLERS.get(kind)(sub, **cfg)
+        sampler = SAMPLERS.get(kind).build(sub, **cfg)
     except TypeError as err:
         raise ConfigError(f"sampler {kind}: {err}") from err
     if rows is None:
@@ -171,4 +191,4 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
 
 
 __all__ = ["SAMPLERS", "BatchSampler", "CityDrawSampler", "MixedSampler", "RandomPlaces", "RowSubset",
-           "build_sampler", "cliquemining_sampler", "sage_sampler"]
+           "SamplerKind", "build_sampler", "check_sampler_options", "cliquemining_sampler", "sage_sampler"]
