@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "geovpr"
 LAYERS: list[set[str]] = [
     {"provenance"},
     {"errors"},
-    {"version", "logging_setup", "registry", "atomic", "checks"},
+    {"version", "logging_setup", "registry", "atomic", "checks", "provenance"},
     {"geo", "knn"},
     {"data"},
     {"mining", "models"},
