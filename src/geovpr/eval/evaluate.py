@@ -22,12 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-import geovpr
 from geovpr.data.eval_set import EvalSet
 from geovpr.eval.extract import extract_descriptors
 from geovpr.eval.pca import PCA
 from geovpr.eval.retrieval import recall_at_k
 from geovpr.knn import DEFAULT_BACKEND, exact_knn
+from geovpr.version import __version__
 
 log = logging.getLogger(__name__)
 DEFAULT_KS = (1, 5, 10, 20)
@@ -123,7 +123,7 @@ def evaluate(
         "autocast_dtype": str(autocast_dtype).replace("torch.", "") if autocast_dtype else None,
         "batch_size": batch_size,
         "seconds": {"database": round(t1 - t0, 3), "queries": round(t2 - t1, 3), "search": round(t3 - t2, 3)},
-        "geovpr_version": geovpr.__version__,
+        "geovpr_version": __version__,
     }
     head_mode = getattr(model, "head_mode", None)
     if head_mode is not None:

@@ -42,6 +42,7 @@ from geovpr.index.store import (
     write_json_atomic,
 )
 from geovpr.knn import exact_knn, rerank
+from geovpr.models.factory import load_model
 from geovpr.provenance import environment_record
 
 log = logging.getLogger(__name__)
@@ -283,8 +284,6 @@ class Index:
     def _check_model(self, model: Any, fingerprint: str | None = None) -> Any:
         """The model (loaded if a spec) after checking its fingerprint against the index's."""
         if isinstance(model, (str, os.PathLike)):
-            from geovpr import load_model
-
             model = load_model(model)
         fp = fingerprint or model.fingerprint()
         want = self.manifest["model"]
@@ -306,8 +305,6 @@ class Index:
         if self._model is None:
             spec = self.manifest["model"].get("spec")
             if spec:
-                from geovpr import load_model
-
                 options = self.manifest["model"].get("load_options") or {}
                 log.info("loading the index's model from %s %s", spec, options or "")
                 self.model = load_model(spec, **options)
