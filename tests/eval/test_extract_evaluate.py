@@ -10,7 +10,7 @@ from PIL import Image
 from geovpr.data.eval_set import EvalSet
 from geovpr.errors import BadImageError, ConfigError
 from geovpr.eval.evaluate import evaluate, remap_positives
-from geovpr.eval.extract import extract_descriptors
+from geovpr.models.encode import extract_descriptors
 from geovpr.models.pixels import PixelsModel
 
 

@@ -70,7 +70,7 @@ def test_pca_matches_sklearn_and_is_deterministic() -> None:
 def test_pca_cache_is_keyed_by_model_set_and_dim(tmp_path: Path, monkeypatch) -> None:
     from PIL import Image
 
-    import geovpr.eval.extract as extract_mod
+    import geovpr.eval.pca as pca_mod
     from geovpr.models.pixels import PixelsModel
 
     rng = np.random.default_rng(0)
@@ -81,8 +81,8 @@ def test_pca_cache_is_keyed_by_model_set_and_dim(tmp_path: Path, monkeypatch) ->
         Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).save(p)
         paths.append(p)
     calls = []
-    real = extract_mod.extract_descriptors
-    monkeypatch.setattr(extract_mod, "extract_descriptors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = pca_mod.extract_descriptors
+    monkeypatch.setattr(pca_mod, "extract_descriptors", lambda *a, **k: calls.append(1) or real(*a, **k))
     model, cache = PixelsModel(), tmp_path / "cache"
     first = fit_or_load_pca(model, paths, 4, set_name="imgs", cache_dir=cache, progress=False)
     again = fit_or_load_pca(model, paths, 4, set_name="imgs", cache_dir=cache, progress=False)

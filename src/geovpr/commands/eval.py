@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    from geovpr.models.base import Preprocess
+    from geovpr.data.preprocess import Preprocess
 
     model = load_cli_model(args, args.device)
     if args.head_mode is not None:

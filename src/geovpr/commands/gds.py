@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device: str = "cpu",
                       on_bad_image: str = "error", progress: bool = True) -> dict[str, np.ndarray]:
     """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
-    from geovpr.eval.extract import extract_descriptors
+    from geovpr.models.encode import extract_descriptors
 
     if eval_set.db_utm is None or eval_set.query_utm is None:
         raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")

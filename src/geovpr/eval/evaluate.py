@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from geovpr.data.eval_set import EvalSet
-from geovpr.eval.extract import extract_descriptors
+from geovpr.models.encode import extract_descriptors
 from geovpr.eval.pca import PCA
 from geovpr.eval.retrieval import recall_at_k
 from geovpr.knn import DEFAULT_BACKEND, exact_knn

@@ -28,6 +28,7 @@ import torch
 
 from geovpr.atomic import atomic_write
 from geovpr.errors import ConfigError, DataError
+from geovpr.models.encode import extract_descriptors
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,6 @@ def fit_or_load_pca(
     **extract_kwargs: Any,
 ) -> PCA:
     """PCA of ``model``'s descriptors of ``images``, from the cache when it matches exactly."""
-    from geovpr.eval.extract import extract_descriptors
-
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     keys = {"fingerprint": model.fingerprint(), "set_key": image_set_key(images), "dim": str(dim)}
     path = cache / f"pca_{keys['fingerprint']}_{keys['set_key']}_{dim}.safetensors"

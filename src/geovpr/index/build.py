@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from geovpr.atomic import atomic_write
 from geovpr.errors import DataError
 from geovpr.index.store import read_json, write_json_atomic
+from geovpr.models.encode import extract_descriptors
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,7 @@ ExtractFn = Callable[..., Any]
 
 
 def extract_chunk(model: Any, paths: Sequence[str], *, batch_size: int, device: str, on_bad_image: str) -> Any:
-    """Descriptors of one chunk (see :func:`geovpr.eval.extract.extract_descriptors`)."""
-    from geovpr.eval.extract import extract_descriptors
-
+    """Descriptors of one chunk (see :func:`geovpr.models.encode.extract_descriptors`)."""
     return extract_descriptors(
         model, list(paths), batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=False
     )

@@ -42,6 +42,7 @@ from geovpr.index.store import (
     write_json_atomic,
 )
 from geovpr.knn import exact_knn, rerank
+from geovpr.models.encode import extract_descriptors
 from geovpr.models.factory import load_model
 from geovpr.provenance import environment_record
 
@@ -359,8 +360,6 @@ class Index:
     def describe(self, images: Sequence[Any], *, batch_size: int = 32, device: str = "cpu",
                  on_bad_image: str = "error", progress: bool = False) -> Any:
         """Extract query descriptors with the index's model (an ``Extraction``)."""
-        from geovpr.eval.extract import extract_descriptors
-
         model = self._require_model()
         return extract_descriptors(model, list(images), batch_size=batch_size, device=device,
                                    on_bad_image=on_bad_image, progress=progress)

@@ -28,6 +28,7 @@ from pytorch_lightning.accelerators import CPUAccelerator
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import ConfigError
+from geovpr.models.encode import extract_descriptors
 from geovpr.provenance import environment_record
 from geovpr.train import recipe as recipes
 from geovpr.train.checkpointing import LAST, AtomicCheckpointIO, ExportModel, PeriodicCheckpoint, export_model
@@ -143,8 +144,6 @@ class DescriptorEncoder:
         self.on_bad_image = on_bad_image
 
     def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from geovpr.eval.extract import extract_descriptors
-
         rank, world_size = world()
         model = self.static_model if self.static_model is not None else self.module.model
         shard = np.array_split(np.arange(len(rows)), world_size)[rank]

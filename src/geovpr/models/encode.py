@@ -1,5 +1,6 @@
-"""Batched descriptor extraction with a bad-image policy.
+"""The shared encoder: batched descriptor extraction with a bad-image policy.
 
+Used by evaluation, GDS, the index, PCA, training (mining refreshes) and the demo.
 ``extract_descriptors`` runs a :class:`~geovpr.models.base.DescriptorModel`
 over image paths (or PIL images) in eval mode under ``torch.inference_mode``,
 optionally under autocast, and returns float32 numpy descriptors. With
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from geovpr.data.images import image_to_tensor, load_image
 from geovpr.errors import BadImageError, ConfigError
-from geovpr.models.base import Preprocess
+from geovpr.data.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
 BAD_IMAGE_POLICIES = ("error", "skip")
