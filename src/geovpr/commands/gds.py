@@ -23,6 +23,8 @@ import numpy as np
 
 from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.errors import ConfigError, DataError
+from geovpr.eval.gds import gds_inputs
+from geovpr.models.encode import describe_eval_set
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device: str = "cpu",
                       on_bad_image: str = "error", progress: bool = True) -> dict[str, np.ndarray]:
     """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
-    from geovpr.models.encode import extract_descriptors
-
-    if eval_set.db_utm is None or eval_set.query_utm is None:
+    if eval_set.db_utm is None or eval_set.query_utm is None:  # before any image is encoded
         raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
-    kw = dict(batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=progress)
-    db = extract_descriptors(model, eval_set.db_paths, desc="database", **kw)
-    qs = extract_descriptors(model, eval_set.query_paths, desc="queries", **kw)
-    return {"database": db.descriptors, "queries": qs.descriptors,
-            "database_utm": np.asarray(eval_set.db_utm)[db.kept], "queries_utm": np.asarray(eval_set.query_utm)[qs.kept]}
+    described = describe_eval_set(model, eval_set, batch_size=batch_size, device=device, on_bad_image=on_bad_image,
+                                  progress=progress)
+    return gds_inputs(eval_set, described)
 
 
 def _pick(arrays: Any, keys: tuple[str, ...], path: Path) -> np.ndarray:

@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.data.eval_set import EvalSet
 from geovpr.errors import DataError
 from geovpr.geo import radius_neighbors
 from geovpr.knn import exact_knn
+from geovpr.models.encode import EvalSetDescriptors
 
 
 def _none_if_nan(x: float) -> float | None:
@@ -50,6 +52,15 @@ def _check(q_desc, db_desc, q_utm, db_utm) -> tuple[np.ndarray, np.ndarray, np.n
             f"{len(q_utm)} / {len(db_utm)} coordinates"
         )
     return q_desc, db_desc, q_utm, db_utm
+
+
+def gds_inputs(eval_set: EvalSet, described: EvalSetDescriptors) -> dict[str, np.ndarray]:
+    """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
+    if eval_set.db_utm is None or eval_set.query_utm is None:
+        raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
+    db, qs = described.database, described.queries
+    return {"database": db.descriptors, "queries": qs.descriptors,
+            "database_utm": np.asarray(eval_set.db_utm)[db.kept], "queries_utm": np.asarray(eval_set.query_utm)[qs.kept]}
 
 
 def _pairs_within(q_utm: np.ndarray, db_utm: np.ndarray, radius: float) -> list[np.ndarray]:

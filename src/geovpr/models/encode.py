@@ -13,6 +13,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -23,6 +24,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from geovpr.data.eval_set import EvalSet
 from geovpr.data.images import image_to_tensor, load_image
 from geovpr.errors import BadImageError, ConfigError
 from geovpr.data.preprocess import Preprocess
@@ -160,3 +162,26 @@ def describe_images(model: torch.nn.Module, images: Sequence[Any], batch_size: i
         model, list(images), batch_size=batch_size, device=model_device(model), on_bad_image="error", progress=False
     )
     return result.descriptors
+
+
+@dataclass
+class EvalSetDescriptors:
+    """An evaluation set's database and query :class:`Extraction` s, and how long each took (seconds)."""
+
+    database: Extraction
+    queries: Extraction
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def describe_eval_set(model: torch.nn.Module, eval_set: EvalSet, *, desc_prefix: str = "",
+                      **extract_kwargs: Any) -> EvalSetDescriptors:
+    """Encode an evaluation set once (database, then queries): the input of Recall@K and of GDS.
+
+    ``extract_kwargs``: those of :func:`extract_descriptors` (batch size, device, bad-image policy, ...).
+    """
+    t0 = time.perf_counter()
+    db = extract_descriptors(model, eval_set.db_paths, desc=f"{desc_prefix}database", **extract_kwargs)
+    t1 = time.perf_counter()
+    qs = extract_descriptors(model, eval_set.query_paths, desc=f"{desc_prefix}queries", **extract_kwargs)
+    t2 = time.perf_counter()
+    return EvalSetDescriptors(db, qs, {"database": round(t1 - t0, 3), "queries": round(t2 - t1, 3)})
