@@ -8,7 +8,7 @@ import pytest
 
 from geovpr.cli import main
 from geovpr.errors import ConfigError
-from geovpr.train.config import Recipe, recipe_from_dict
+from geovpr.train.config import Recipe
 from geovpr.train.recipe import resolve_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -43,7 +43,7 @@ def test_bad_values_name_the_key(override: str, message: str) -> None:
 
 
 def test_resolved_recipe_is_typed_and_frozen() -> None:
-    r = recipe_from_dict(resolve_recipe(RECIPES / "sage_softp.yaml", ["train.devices=[0, 1]", "seed=3"]))
+    r = resolve_recipe(RECIPES / "sage_softp.yaml", ["train.devices=[0, 1]", "seed=3"])
     assert isinstance(r, Recipe) and r.seed == 3 and r.train.devices == (0, 1) and r.train.lr == 1e-4
     mined = {s.name: s for s in r.data.sources}["msls"].sampler
     assert mined.name == "sage" and mined.images_per_place == 4 and mined.options["tau1"] == 25.0
@@ -63,5 +63,5 @@ def test_bad_value_fails_before_out_is_created(tmp_path: Path) -> None:
 def test_randaugment_settings_are_checked_with_the_recipe() -> None:
     with pytest.raises(ConfigError, match=r"train.randaugment.magnitude must be in \[0, 30\]"):
         resolve_recipe(RECIPES / "demo.yaml", ["train.randaugment.magnitude=31"])
-    r = recipe_from_dict(resolve_recipe(RECIPES / "cliquemining_salad.yaml"))
+    r = resolve_recipe(RECIPES / "cliquemining_salad.yaml")
     assert r.train.randaugment.num_ops == 3

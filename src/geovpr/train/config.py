@@ -12,18 +12,18 @@ The plain mapping stays available as :attr:`Recipe.raw`: it is what
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from geovpr import checks
 from geovpr.data.protocols import get_protocol
-from geovpr.data.readers import EVAL_FORMATS
+from geovpr.data.readers import EVAL_FORMATS, TRAIN_READERS
 from geovpr.errors import ConfigError
 from geovpr.mining.samplers import SAMPLERS, check_sampler_options
 from geovpr.train.randaugment import RandAugment
 
-READERS = ("gsv_cities", "gsv_xs", "msls", "folder")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULERS = ("linear", "none")
@@ -180,7 +180,7 @@ class Recipe:
     mining: MiningConfig
     loss: LossSettings
     train: TrainConfig
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
 
 # ----------------------------------------------------------------------------- builders
@@ -204,7 +204,7 @@ def _source(name: str, d: Mapping[str, Any]) -> SourceConfig:
     key = f"data.sources.{name}"
     return SourceConfig(
         name=name,
-        reader=checks.text(f"{key}.reader", d["reader"], choices=READERS),
+        reader=checks.text(f"{key}.reader", d["reader"], choices=TRAIN_READERS.names()),
         path=_optional(lambda k, v: str(v), f"{key}.path", d["path"]),
         cities=_strings(f"{key}.cities", d["cities"]),
         min_img_per_place=checks.integer(f"{key}.min_img_per_place", d["min_img_per_place"], low=1),
@@ -316,5 +316,5 @@ def recipe_from_dict(cfg: Mapping[str, Any]) -> Recipe:
             normalize=checks.boolean("loss.normalize", loss["normalize"]),
         ),
         train=_train(cfg["train"]),
-        raw=_frozen(cfg),
+        raw=copy.deepcopy(dict(cfg)),
     )

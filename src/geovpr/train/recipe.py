@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from geovpr.errors import ConfigError
-from geovpr.train.config import recipe_from_dict
+from geovpr.train.config import Recipe, recipe_from_dict
 
 SOURCE_DEFAULTS: dict[str, Any] = {
     "reader": None,  # gsv_cities | gsv_xs | msls | folder
@@ -162,8 +162,8 @@ def load_recipe_file(path: os.PathLike | str) -> dict:
     return doc
 
 
-def resolve_recipe(recipe: Mapping | os.PathLike | str, overrides: Iterable[str] = ()) -> dict:
-    """Defaults + recipe + selected variant + overrides, validated. Returns a plain dict."""
+def resolve_recipe(recipe: Mapping | os.PathLike | str, overrides: Iterable[str] = ()) -> Recipe:
+    """Defaults + recipe + selected variant + overrides, every key and value checked: a frozen :class:`Recipe`."""
     doc = load_recipe_file(recipe) if isinstance(recipe, (str, os.PathLike)) else copy.deepcopy(dict(recipe))
     _check_keys(doc, DEFAULTS, "", FREE_MAPPINGS)
     parsed = [parse_override(o) for o in overrides]
@@ -180,8 +180,7 @@ def resolve_recipe(recipe: Mapping | os.PathLike | str, overrides: Iterable[str]
     for keys, value in parsed:
         set_dotted(cfg, keys, value)
     validate(cfg)
-    recipe_from_dict(cfg)  # every value type- and range-checked before any data is read
-    return cfg
+    return recipe_from_dict(cfg)  # every value type- and range-checked before any data is read
 
 
 def validate(cfg: dict) -> None:
@@ -208,12 +207,12 @@ def validate(cfg: dict) -> None:
     cfg["train"]["precision"] = str(cfg["train"]["precision"])
 
 
-def check_paths(cfg: dict) -> None:
+def check_paths(recipe: Recipe) -> None:
     """Every data path must be set and exist; the message names the key to set."""
-    for name, src in cfg["data"]["sources"].items():
-        _check_path(src["path"], f"data.sources.{name}.path", f"the {src['reader']} dataset root")
-    for name, ev in cfg["data"]["eval"].items():
-        _check_path(ev["path"], f"data.eval.{name}.path", "the evaluation set")
+    for src in recipe.data.sources:
+        _check_path(src.path, f"data.sources.{src.name}.path", f"the {src.reader} dataset root")
+    for ev in recipe.data.eval:
+        _check_path(ev.path, f"data.eval.{ev.name}.path", "the evaluation set")
 
 
 def _check_path(value: Any, key: str, what: str) -> None:

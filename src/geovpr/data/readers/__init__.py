@@ -3,8 +3,9 @@
 Evaluation formats are registered in :data:`EVAL_FORMATS` (one
 :class:`EvalFormat` each: how to recognise a path, how to read it);
 :func:`load_eval_set` detects the format, reads it and checks the counts of a
-named protocol (:mod:`geovpr.data.protocols`).  Nothing downstream knows the
-file format.
+named protocol (:mod:`geovpr.data.protocols`).  Training readers are registered
+in :data:`TRAIN_READERS` and called through :func:`read_training_table`.
+Nothing downstream knows the file format.
 """
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from typing import Callable
 from geovpr.data.eval_set import EvalSet, check_protocol_counts
 from geovpr.data.protocols import Protocol, get_protocol
 from geovpr.data.readers.folder import find_split_dirs, read_folder_eval
+from geovpr.data.readers.folder_train import read_folder_places
+from geovpr.data.readers.gsv_cities import read_gsv_cities, read_gsv_xs
+from geovpr.data.readers.msls import read_msls
 from geovpr.data.readers.npy_lists import read_npy_eval
 from geovpr.data.readers.vprbench import read_vprbench
+from geovpr.data.table import ImageTable
 from geovpr.errors import DataError
 from geovpr.registry import Registry
 
@@ -111,4 +116,32 @@ def load_eval_set(
     return eval_set
 
 
-__all__ = ["EVAL_FORMATS", "EvalFormat", "EvalRequest", "detect_format", "load_eval_set"]
+@dataclass(frozen=True)
+class TrainRequest:
+    """What a training reader may use besides the path (each reader takes what applies to it)."""
+
+    cities: tuple[str, ...] | None = None
+    min_img_per_place: int = 4
+    radius: float = 10.0
+    grouping: str = "components"
+    images_root: str | None = None
+    exclude_cities: tuple[str, ...] = ()
+
+
+#: training-set readers: name -> ``read(path, TrainRequest) -> ImageTable``
+TRAIN_READERS: Registry[Callable[[str, TrainRequest], ImageTable]] = Registry("training reader")
+TRAIN_READERS.add("gsv_cities", lambda p, r: read_gsv_cities(p, r.cities, min_img_per_place=r.min_img_per_place))
+TRAIN_READERS.add("gsv_xs", lambda p, r: read_gsv_xs(p, r.cities, images_root=r.images_root,
+                                                    min_img_per_place=r.min_img_per_place))
+TRAIN_READERS.add("msls", lambda p, r: read_msls(p, cities=r.cities, exclude_cities=r.exclude_cities))
+TRAIN_READERS.add("folder", lambda p, r: read_folder_places(p, r.radius, min_img_per_place=r.min_img_per_place,
+                                                           grouping=r.grouping))
+
+
+def read_training_table(reader: str, path: str | os.PathLike, request: TrainRequest) -> ImageTable:
+    """Read a training source with the registered ``reader``."""
+    return TRAIN_READERS.get(reader)(path, request)
+
+
+__all__ = ["EVAL_FORMATS", "TRAIN_READERS", "EvalFormat", "EvalRequest", "TrainRequest", "detect_format",
+           "load_eval_set", "read_training_table"]
