@@ -105,7 +105,7 @@ def _knn_blocked(blocks: Sequence[np.ndarray], queries: np.ndarray, k: int, devi
     with torch.inference_mode():
         for block in blocks:
             for start in range(0, len(block), rows):
-                x = torch.from_numpy(np.array(block[start:start + rows], dtype=np.float32, order="C")).to(device)
+                x = torch.from_numpy(_block_rows(block, start, rows)).to(device)
                 x_sq = torch.linalg.vector_norm(x, dim=1).pow_(2)  # no [rows, D] temporary
                 kk = min(k, len(x))
                 d_parts, i_parts = [], []
@@ -129,6 +129,15 @@ def _knn_blocked(blocks: Sequence[np.ndarray], queries: np.ndarray, k: int, devi
     return out_d, out_i
 
 
+def _block_rows(block: np.ndarray, start: int, rows: int) -> np.ndarray:
+    """Rows ``start:start + rows`` as a C-contiguous float32 array (in-memory arrays are not copied;
+    a memory map is read into memory, one block at a time)."""
+    part = block[start:start + rows]
+    if type(block) is np.ndarray:
+        return np.ascontiguousarray(part, dtype=np.float32)
+    return np.array(part, dtype=np.float32, order="C")
+
+
 def _knn_faiss(blocks: Sequence[np.ndarray], queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     import faiss  # optional dependency
 
@@ -143,6 +152,8 @@ def gather_rows(blocks: Sequence[np.ndarray], indices: np.ndarray) -> np.ndarray
     """Rows ``indices`` (global, any shape) of the concatenated ``blocks`` as float32 ``[*indices.shape, D]``."""
     flat = np.asarray(indices, dtype=np.int64).reshape(-1)
     dim = blocks[0].shape[1]
+    if len(blocks) == 1 and type(blocks[0]) is np.ndarray:  # one in-memory array: plain fancy indexing
+        return np.asarray(blocks[0][flat], dtype=np.float32).reshape(*np.shape(indices), dim)
     out = np.zeros((len(flat), dim), dtype=np.float32)
     offsets = np.cumsum([0] + [len(b) for b in blocks])
     for b, block in enumerate(blocks):
@@ -163,8 +174,9 @@ def rerank(blocks: Sequence[np.ndarray], queries: np.ndarray, candidates: np.nda
     queries = np.asarray(queries, dtype=np.float32)
     valid = candidates >= 0
     vecs = gather_rows(blocks, np.where(valid, candidates, 0))
-    d = ((vecs - queries[:, None, :]) ** 2).sum(axis=2)
-    d = np.where(valid, d, np.inf).astype(np.float32)
+    vecs -= queries[:, None, :]  # in place: [nq, c, D] is the largest array of the search
+    np.square(vecs, out=vecs)
+    d = np.where(valid, vecs.sum(axis=2), np.inf).astype(np.float32)
     # order by (distance, index)
     order = np.lexsort((candidates, d), axis=1)[:, :k]
     d_out = np.take_along_axis(d, order, axis=1)

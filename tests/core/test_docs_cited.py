@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ["src", "recipes", "benchmarks", "tests", "README.md", "docs"]
-OUTSIDE = ("reference-spec", "papers.md", "../shared/docs")
+OUTSIDE = ("reference-spec", "papers.md", "cpu-notes.md", "../shared/docs")
 
 
 def _texts():
