@@ -32,9 +32,7 @@ LAYERS: list[set[str]] = [
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 
 #: known import cycles (sets of modules), same rule
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"models.checkpoint", "models.dinov2"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path) -> str:
