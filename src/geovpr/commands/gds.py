@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.atomic import atomic_write_text
 from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.errors import ConfigError, DataError
 from geovpr.eval.gds import gds_inputs
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
                         radius=args.radius, gap_bin=args.gap_bin, k=args.top_k)
     report["model"] = name
     report["environment"] = environment_record(device=args.device if args.model else None)
-    (out / "gds.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "gds.json", json.dumps(report, indent=2) + "\n")
     plot_gds({name: report}, out / "gds.png")
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")
     log.info("GDS written to %s (gds.json, gds.png)", out)

@@ -203,7 +203,7 @@ def _prepare_out_dir(recipe: Recipe, out_dir: Path) -> Path | None:
         return last
     if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0:  # DDP children re-run fit()
         recipes.dump_recipe(recipe.raw, out_dir / "recipe.yaml")
-        stamp.write_text(fp + "\n")
+        atomic_write_text(stamp, fp + "\n")
     return None
 
 
@@ -258,5 +258,5 @@ def fit(recipe: Mapping[str, Any] | os.PathLike | str, out_dir: os.PathLike | st
     if trainer.is_global_zero:
         export_model(module.model, out_dir / "model")
         if module.metrics or not (out_dir / "metrics.json").exists():  # a no-op re-run keeps the old results
-            (out_dir / "metrics.json").write_text(json.dumps(module.metrics, indent=2, default=str) + "\n")
+            atomic_write_text(out_dir / "metrics.json", json.dumps(module.metrics, indent=2, default=str) + "\n")
     return FitResult(module.model, out_dir / "checkpoints", module.metrics)

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from geovpr.atomic import atomic_write_text
 from geovpr.errors import ConfigError
 from geovpr.train.config import Recipe, recipe_from_dict
 
@@ -232,4 +233,4 @@ def recipe_fingerprint(cfg: Mapping) -> str:
 
 def dump_recipe(cfg: Mapping, path: os.PathLike | str) -> None:
     """Write the resolved recipe as YAML."""
-    Path(path).write_text(yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), sort_keys=False))
