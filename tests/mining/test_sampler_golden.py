@@ -6,9 +6,10 @@ written.  It guards refactors of the mining core: same seed, same inputs ->
 the same batches, row for row.  Regenerate (only after a *deliberate* change
 of the sampling) with ``python tests/mining/test_sampler_golden.py --write``.
 
-Batches depend on float32 descriptor GEMMs only through continuous sampling
-weights, so a different BLAS changes a batch only if a uniform draw lands
-within an ulp of a weight boundary.
+The descriptors are dyadic (multiples of 1/8): the float32 distance products
+are then exact in any summation order, so the saved batches do not depend on
+the BLAS build, thread count or CPU.  The file was written by the mining code
+as it was before the restructuring of issue 9 (commit 0d17dd4).
 """
 from __future__ import annotations
 
@@ -100,8 +101,9 @@ def _streets_geography(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
 
 def _descriptors(n: int, rng: np.random.Generator) -> np.ndarray:
-    d = rng.standard_normal((2, n, 8)).astype(np.float32)
-    return d / np.linalg.norm(d, axis=2, keepdims=True)
+    """Two per-row descriptor sets with entries in {-4..4}/8: every float32 product and partial sum
+    of the distance GEMMs is exact, so the distances are the same bits on any BLAS and CPU."""
+    return (rng.integers(-4, 5, (2, n, 8)) / 8).astype(np.float32)
 
 
 def _write_inputs(out: dict) -> None:
