@@ -16,12 +16,13 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "geovpr"
 #: the allowed layer order, lowest first, written once
 LAYERS: list[set[str]] = [
     {"errors", "version"},
-    {"provenance", "logging_setup", "registry", "atomic", "checks"},
+    {"provenance", "logging_setup", "registry", "atomic", "checks", "weights"},
     {"geo", "knn"},
     {"data"},
     {"mining", "models"},
     {"eval"},
     {"train", "index"},
+    {"experiments"},
     {"demo"},
     {"commands"},
     {"cli", "__init__", "__main__"},

@@ -162,7 +162,7 @@ class Encoded:
 
 def encode(model: torch.nn.Module, held_out: HeldOut, *, batch_size: int = 128, device: str = "cpu") -> Encoded:
     """Encode every database and query image of ``held_out`` once with ``model``."""
-    from geovpr.eval.extract import extract_descriptors
+    from geovpr.models.encode import extract_descriptors
 
     kw = dict(batch_size=batch_size, device=device, progress=False, on_bad_image="error")
     db = extract_descriptors(model, held_out.db_paths, desc="database", **kw).descriptors
@@ -183,9 +183,9 @@ class Score:
 def score(enc: Encoded, held_out: HeldOut, *, with_gds: bool = True) -> Score:
     """Recall@1/5/10 within 25 m, strict Recall@1 within 10 m, and the GDS report."""
     from geovpr.eval.gds import gds_report
-    from geovpr.eval.retrieval import knn
+    from geovpr.knn import exact_knn
 
-    _, pred = knn(enc.database, enc.queries, max(KS))
+    _, pred = exact_knn(enc.database, enc.queries, max(KS))
     hits: dict[str, np.ndarray] = {}
     for radius, keys in ((RADIUS_M, [(str(k), k) for k in KS]), (STRICT_RADIUS_M, [(STRICT_KEY, 1)])):
         pos = held_out.positives(radius)
