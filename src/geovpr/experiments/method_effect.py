@@ -162,12 +162,11 @@ class Encoded:
 
 def encode(model: torch.nn.Module, held_out: HeldOut, *, batch_size: int = 128, device: str = "cpu") -> Encoded:
     """Encode every database and query image of ``held_out`` once with ``model``."""
-    from geovpr.models.encode import extract_descriptors
+    from geovpr.models.encode import describe_eval_set
 
-    kw = dict(batch_size=batch_size, device=device, progress=False, on_bad_image="error")
-    db = extract_descriptors(model, held_out.db_paths, desc="database", **kw).descriptors
-    qs = extract_descriptors(model, held_out.query_paths, desc="queries", **kw).descriptors
-    return Encoded(db, qs)
+    described = describe_eval_set(model, held_out, batch_size=batch_size, device=device, progress=False,
+                                  on_bad_image="error")
+    return Encoded(described.database.descriptors, described.queries.descriptors)
 
 
 @dataclass

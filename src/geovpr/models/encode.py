@@ -16,7 +16,7 @@ import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -173,7 +173,14 @@ class EvalSetDescriptors:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def describe_eval_set(model: torch.nn.Module, eval_set: EvalSet, *, desc_prefix: str = "",
+class ImageSets(Protocol):
+    """Anything with a database and a query list: an :class:`~geovpr.data.eval_set.EvalSet`, a held-out set."""
+
+    db_paths: Sequence[Any]
+    query_paths: Sequence[Any]
+
+
+def describe_eval_set(model: torch.nn.Module, eval_set: EvalSet | ImageSets, *, desc_prefix: str = "",
                       **extract_kwargs: Any) -> EvalSetDescriptors:
     """Encode an evaluation set once (database, then queries): the input of Recall@K and of GDS.
 
