@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from geovpr.index import ann as ann_mod
-from geovpr.index.search import exact_knn, rerank
+from geovpr.knn import exact_knn, rerank
 
 
 def make_data(n: int, dim: int, clusters: int, queries: int, seed: int, noise: float

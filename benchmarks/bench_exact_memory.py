@@ -2,7 +2,7 @@
 
 Writes ``--n`` x ``--dim`` float32 random descriptors to a temporary ``.npy``
 (in chunks, never all in RAM), memory-maps it as :class:`geovpr.index.Index`
-does, runs :func:`geovpr.index.search.exact_knn` for ``--queries`` queries, and
+does, runs :func:`geovpr.knn.exact_knn` for ``--queries`` queries, and
 prints the time and the process's peak resident memory next to the size of
 the database file. Example (4 GB file)::
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geovpr.index.search import exact_knn
+from geovpr.knn import exact_knn
 
 
 def anon_rss_mib() -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geovpr.mining.samplers import CliqueMining, SageSampler
+from geovpr.mining.samplers import cliquemining_sampler, sage_sampler
 
 try:
     from bench_cliquemining import load
@@ -72,12 +72,12 @@ def main() -> None:
 
     results = {}
     for label, make in (
-        ("sage/image", lambda n: SageSampler(utm, city, cluster, batches_per_epoch=n, gws_level="image",
-                                             blas_threads=args.blas_threads)),
-        ("sage/place", lambda n: SageSampler(utm, city, cluster, batches_per_epoch=n, gws_level="place",
-                                             blas_threads=args.blas_threads)),
-        ("cliquemining", lambda n: CliqueMining(utm, city, cluster, batches_per_epoch=n,
-                                                blas_threads=args.blas_threads)),
+        ("sage/image", lambda n: sage_sampler(utm, city, cluster, batches_per_epoch=n, gws_level="image",
+                                              blas_threads=args.blas_threads)),
+        ("sage/place", lambda n: sage_sampler(utm, city, cluster, batches_per_epoch=n, gws_level="place",
+                                              blas_threads=args.blas_threads)),
+        ("cliquemining", lambda n: cliquemining_sampler(utm, city, cluster, batches_per_epoch=n,
+                                                        blas_threads=args.blas_threads)),
     ):
         t0 = time.perf_counter()
         sampler = make(args.batches)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from geovpr.eval.retrieval import knn
+from geovpr.knn import exact_knn
 
 
 def _data(n_db: int, n_q: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +62,8 @@ def main() -> None:
         n_db, n_q, dim = (int(x) for x in size.lower().split("x"))
         db, q = _data(n_db, n_q, dim)
         runs = _interleaved({
-            "torch": lambda: knn(db, q, args.k, backend="torch", device=args.device),
-            "faiss": lambda: knn(db, q, args.k, backend="faiss"),
+            "torch": lambda: exact_knn(db, q, args.k, backend="torch", device=args.device),
+            "faiss": lambda: exact_knn(db, q, args.k, backend="faiss"),
         }, args.repeats)
         (t_torch, i_torch), (t_faiss, i_faiss) = runs["torch"], runs["faiss"]
         agree = float(np.mean(i_torch[:, 0] == i_faiss[:, 0]))

@@ -218,13 +218,14 @@ def batch_diagnostics(name: str, folder: Path, base_model: Any, args: argparse.N
     """First-epoch batches of a sampler (mining descriptors from the base model): geographic spread of
     the places and the base model's cosine similarity of each anchor's hardest negative."""
     from geovpr.data.readers.folder_train import read_folder_places
-    from geovpr.train.api import build_source_sampler
+    from geovpr.mining.samplers import build_sampler
 
     table = read_folder_places(folder, 0.5, min_img_per_place=2)
     desc = base_model.describe([str(p) for p in table.paths], batch_size=128)
     spread, hardest, nearest = [], [], []
-    for src_name, src in sampler_sources(name, folder, args, args.diag_batches).items():
-        sampler = build_source_sampler(src_name, table, src["sampler"], args.seed)
+    for src in sampler_sources(name, folder, args, args.diag_batches).values():
+        options = {"seed": args.seed, **{k: v for k, v in src["sampler"].items() if k != "name"}}
+        sampler = build_sampler(src["sampler"]["name"], table, **options)
         rows = sampler.descriptor_request(0)
         if rows is not None:
             sampler.set_descriptors(rows, desc[rows])
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> dict:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import torch
 
-    from geovpr.data.eval_set import load_eval_set
+    from geovpr.data.readers import load_eval_set
     from geovpr.models.factory import load_model
 
     if args.threads:

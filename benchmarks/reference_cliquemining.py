@@ -1,6 +1,6 @@
 """A faithful, slow re-implementation of the released CliqueMining batch generation.
 
-Written from the description in docs/reference-spec.md §1.4 (no code copied):
+Written from the description in docs/reference-notes.md §1.2 (no code copied):
 legacy ``RandomState`` sampling, float64 ``scipy.spatial.distance.cdist`` of the
 anchor against *all* ``max_id + 1`` descriptor rows per draw, ``squareform(pdist)``
 adjacency, a fresh ``networkx.Graph`` and ``find_cliques`` for every place (the

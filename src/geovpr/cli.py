@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from geovpr import __version__
+from geovpr.version import __version__
 from geovpr.errors import GeovprError
 from geovpr.logging_setup import setup_logging
 from geovpr.provenance import command_line

@@ -298,7 +298,7 @@ def loss_summary(runs: list[Any], key: str = "loss/trajectories") -> dict[str, f
 def _add_diagnostics(results: dict[str, Any], res: ProtocolResult, base: Any, base_ref: str, world: Path,
                      ft: FineTune) -> None:
     """Per arm: what its epoch-0 trajectory batches look like to the base model, and its loss over training."""
-    from geovpr.eval.extract import extract_descriptors
+    from geovpr.models.encode import extract_descriptors
     from geovpr.experiments.diagnostics import diagnose
     from geovpr.experiments.method_effect import arm_recipe
 

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from geovpr.version import __version__
+
 log = logging.getLogger(__name__)
 
 # distribution names that provide each library (the first one installed wins)
@@ -51,8 +53,6 @@ def environment_record(argv: Sequence[str] | None = None, device: Any = None) ->
     ``sys.argv``; ``device`` is the torch device the result was computed on
     (``None`` when unknown or not applicable).
     """
-    from geovpr import __version__
-
     commit, dirty = git_state(Path(__file__).resolve().parent)
     return {
         "geovpr_version": __version__,

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geovpr.data.eval_set import detect_format, load_eval_set
-from geovpr.data.readers.folder import parse_utm_from_name, read_folder_eval
+from geovpr.data.readers import detect_format, load_eval_set
+from geovpr.data.coords import parse_at_filename
+from geovpr.data.readers.folder import read_folder_eval
 from geovpr.errors import DataError
 
 DB = [(1000.0, 5000.0), (1020.0, 5000.0), (1025.0, 5000.0), (1100.0, 5000.0)]
@@ -105,6 +106,19 @@ def test_coordinate_csv(tmp_path: Path, write_png) -> None:
     assert abs(np.linalg.norm(es.db_utm[1] - es.db_utm[0]) - 11.1) < 0.2
 
 
+def test_coordinate_csv_same_vocabulary_as_the_index(tmp_path: Path, write_png) -> None:
+    """The eval folder CSV reads the one coordinate-CSV vocabulary (any image column, UTM or lat/lon names)."""
+    root = tmp_path / "own"
+    for i in range(2):
+        write_png(root / "database" / f"d{i}.png", seed=i)
+    write_png(root / "queries" / "q0.png", seed=9)
+    (root / "database.csv").write_text("Filename,Easting,Northing\nd0.png,500000,4000000\nd1.png,500040,4000000\n")
+    (root / "queries.csv").write_text("image,east,north\nq0.png,500010,4000000\n")
+    es = load_eval_set(root)
+    assert es.db_utm.tolist() == [[500000.0, 4000000.0], [500040.0, 4000000.0]]
+    assert [p.tolist() for p in es.positives] == [[0]]
+
+
 def test_coordinate_csv_bad_row_names_file_and_row(tmp_path: Path, write_png) -> None:
     root = tmp_path / "own"
     for i in range(2):
@@ -119,8 +133,6 @@ def test_coordinate_csv_bad_row_names_file_and_row(tmp_path: Path, write_png) ->
         load_eval_set(root)
 
 
-def test_parse_utm_from_name() -> None:
-    assert parse_utm_from_name("/a/@0584402.25@4477337.19@17@T@040.44491@-079.98893@000829@00@@@@@@pitch1_yaw1@.jpg") == (
-        584402.25,
-        4477337.19,
-    )
+def test_parse_at_filename_strict_utm() -> None:
+    name = "/a/@0584402.25@4477337.19@17@T@040.44491@-079.98893@000829@00@@@@@@pitch1_yaw1@.jpg"
+    assert parse_at_filename(name)[:2] == (584402.25, 4477337.19)

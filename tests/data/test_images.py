@@ -13,7 +13,7 @@ from PIL import Image
 
 from geovpr.data.images import IMAGE_EXTENSIONS, image_to_tensor, list_images, load_image
 from geovpr.errors import BadImageError, DataError
-from geovpr.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from geovpr.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 
 def _rgb(h: int = 20, w: int = 30, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geovpr.data.eval_set import detect_format, load_eval_set
+from geovpr.data.readers import detect_format, load_eval_set
 from geovpr.data.protocols import PROTOCOLS, get_protocol
 from geovpr.data.readers.npy_lists import load_npy
 from geovpr.data.readers.vprbench import parse_ground_truth
@@ -167,7 +167,7 @@ def test_real_vprbench_ground_truth(shared_data: Path, name: str) -> None:
     refs_needed = n_refs or 1 + max(max(r) for r in gt[:, 1])
     positives = parse_ground_truth(gt, n_queries, refs_needed, str(path))
     assert len(positives) == n_queries and all(p.size > 0 for p in positives)
-    if name == "Nordland":  # query i <-> refs within +-1 of 10 i (reference-spec 5.2)
+    if name == "Nordland":  # query i <-> refs within +-1 of 10 i (docs/reference-notes.md §5.1)
         for i in (0, 1, 1000, 2759):
             assert positives[i].tolist() == [j for j in (10 * i - 1, 10 * i, 10 * i + 1) if 0 <= j < 27592]
     if name in ("SPEDTEST", "ESSEX3IN1_dataset"):

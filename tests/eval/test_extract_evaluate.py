@@ -10,7 +10,7 @@ from PIL import Image
 from geovpr.data.eval_set import EvalSet
 from geovpr.errors import BadImageError, ConfigError
 from geovpr.eval.evaluate import evaluate, remap_positives
-from geovpr.eval.extract import extract_descriptors
+from geovpr.models.encode import extract_descriptors
 from geovpr.models.pixels import PixelsModel
 
 
@@ -80,3 +80,24 @@ def test_evaluate_with_skipped_images(tmp_path: Path) -> None:
     assert res["queries_without_positives"] == 1  # query 1 lost its only positive
     assert res["recall"]["1"] == 0.5  # queries 0 and 2 hit; 1 has no positive; 3 was skipped (miss)
     assert res["skipped_paths"] == [str(db[1]), str(queries[3])]
+
+
+def test_an_eval_set_is_encoded_once_for_recall_and_gds(tmp_path: Path, monkeypatch) -> None:
+    import geovpr.models.encode as encode
+    from geovpr.eval.gds import gds_inputs
+
+    paths = _images(tmp_path, 6)
+    es = EvalSet("s", paths[:4], paths[4:], [np.array([0]), np.array([3])],
+                 db_utm=np.arange(8.0).reshape(4, 2), query_utm=np.zeros((2, 2)))
+    calls = []
+    real = encode.extract_descriptors
+    monkeypatch.setattr(encode, "extract_descriptors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    described = encode.describe_eval_set(PixelsModel(), es, progress=False)
+    shared = evaluate(PixelsModel(), es, progress=False, described=described, return_predictions=True)
+    arrays = gds_inputs(es, described)
+    assert len(calls) == 2  # database + queries, once
+    alone = evaluate(PixelsModel(), es, progress=False, return_predictions=True)
+    assert shared["recall"] == alone["recall"]
+    np.testing.assert_array_equal(shared["predictions"], alone["predictions"])
+    np.testing.assert_array_equal(arrays["database"], described.database.descriptors)
+    np.testing.assert_array_equal(arrays["queries_utm"], np.zeros((2, 2)))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from geovpr.data.eval_set import load_eval_set
+from geovpr.data.readers import load_eval_set
 from geovpr.eval.evaluate import evaluate
 from geovpr.models.pixels import PixelsModel
 

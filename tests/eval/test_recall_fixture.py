@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from geovpr.eval.evaluate import evaluate_descriptors
-from geovpr.eval.retrieval import knn, recall_at_k
+from geovpr.eval.retrieval import recall_at_k
+from geovpr.knn import exact_knn
 from geovpr.geo import radius_neighbors
 
 pytestmark = pytest.mark.parity
@@ -78,10 +79,10 @@ def _assert_recalls(got: dict[int, float], ref: np.ndarray, ks, fx: dict[str, np
 
 
 def _positives_from_names(fx: dict[str, np.ndarray], radius: float) -> list[np.ndarray]:
-    from geovpr.data.readers.folder import parse_utm_from_name
+    from geovpr.data.coords import parse_at_filename
 
-    db = np.array([parse_utm_from_name(n) for n in fx["db_filenames"]])
-    q = np.array([parse_utm_from_name(n) for n in fx["query_filenames"]])
+    db = np.array([parse_at_filename(n)[:2] for n in fx["db_filenames"]])
+    q = np.array([parse_at_filename(n)[:2] for n in fx["query_filenames"]])
     np.testing.assert_array_equal(db, fx["db_utm"])
     np.testing.assert_array_equal(q, fx["query_utm"])
     return radius_neighbors(db, q, radius)
@@ -102,7 +103,7 @@ def test_recalls_match_both_reference_evaluators(fx, backend: str) -> None:
     pos = _positives_from_names(fx, 25.0)
     n = len(fx["query_descriptors"])
     k_max = fx["faiss_predictions_k100"].shape[1]
-    _, pred = knn(fx["db_descriptors"], fx["query_descriptors"], k_max, backend=backend)
+    _, pred = exact_knn(fx["db_descriptors"], fx["query_descriptors"], k_max, backend=backend)
     for ks_key, rec_key, scale in (
         ("recall_values_vme", "recalls_vme_percent", 100.0),
         ("recall_values_gsv_train", "recalls_gsv_train_fraction", 1.0),

@@ -9,7 +9,8 @@ import pytest
 
 from geovpr.errors import ConfigError
 from geovpr.eval.pca import fit_or_load_pca, fit_pca, image_set_key
-from geovpr.eval.retrieval import first_positive_rank, knn, recall_at_k
+from geovpr.eval.retrieval import first_positive_rank, recall_at_k
+from geovpr.knn import exact_knn
 
 
 def _brute(db: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
@@ -22,7 +23,7 @@ def test_knn_is_exact(backend: str, chunk: int | None) -> None:
     rng = np.random.default_rng(1)
     db = rng.normal(size=(300, 24)).astype(np.float32) * 3 + 1  # not normalised, offset
     q = rng.normal(size=(41, 24)).astype(np.float32) * 3 + 1
-    sq, idx = knn(db, q, 10, backend=backend, chunk_size=chunk)
+    sq, idx = exact_knn(db, q, 10, backend=backend, query_group=chunk or 256)
     # exact index comparison is valid on any BLAS: the smallest gap between consecutive float64
     # squared distances exceeds twice the worst float32 Gram-form error (D + 2) u (|q| + |x|)^2
     d64 = ((q[:, None, :].astype(np.float64) - db[None].astype(np.float64)) ** 2).sum(-1)
@@ -37,12 +38,12 @@ def test_knn_is_exact(backend: str, chunk: int | None) -> None:
 
 def test_knn_k_larger_than_database_and_errors() -> None:
     db = np.eye(3, dtype=np.float32)
-    sq, idx = knn(db, db, 20)
+    sq, idx = exact_knn(db, db, 20)
     assert idx.shape == (3, 3) and idx[:, 0].tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="dimension"):
-        knn(db, np.zeros((1, 4), np.float32), 1)
+        exact_knn(db, np.zeros((1, 4), np.float32), 1)
     with pytest.raises(ConfigError, match="unknown knn backend"):
-        knn(db, db, 1, backend="annoy")
+        exact_knn(db, db, 1, backend="annoy")
 
 
 def test_recall_is_hit_rate_over_all_queries() -> None:
@@ -69,7 +70,7 @@ def test_pca_matches_sklearn_and_is_deterministic() -> None:
 def test_pca_cache_is_keyed_by_model_set_and_dim(tmp_path: Path, monkeypatch) -> None:
     from PIL import Image
 
-    import geovpr.eval.extract as extract_mod
+    import geovpr.eval.pca as pca_mod
     from geovpr.models.pixels import PixelsModel
 
     rng = np.random.default_rng(0)
@@ -80,8 +81,8 @@ def test_pca_cache_is_keyed_by_model_set_and_dim(tmp_path: Path, monkeypatch) ->
         Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).save(p)
         paths.append(p)
     calls = []
-    real = extract_mod.extract_descriptors
-    monkeypatch.setattr(extract_mod, "extract_descriptors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = pca_mod.extract_descriptors
+    monkeypatch.setattr(pca_mod, "extract_descriptors", lambda *a, **k: calls.append(1) or real(*a, **k))
     model, cache = PixelsModel(), tmp_path / "cache"
     first = fit_or_load_pca(model, paths, 4, set_name="imgs", cache_dir=cache, progress=False)
     again = fit_or_load_pca(model, paths, 4, set_name="imgs", cache_dir=cache, progress=False)

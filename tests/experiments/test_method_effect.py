@@ -13,7 +13,7 @@ from geovpr.train.recipe import resolve_recipe
 
 def test_arms_share_every_setting_but_the_mined_sampler():
     ft = FineTune()
-    recipes = {arm: resolve_recipe(arm_recipe(arm, "synth_base", "/p", "/t", ft, seed=1)) for arm in ARMS}
+    recipes = {arm: resolve_recipe(arm_recipe(arm, "synth_base", "/p", "/t", ft, seed=1)).raw for arm in ARMS}
     ref = recipes["random"]
     for arm, cfg in recipes.items():
         assert cfg["train"] == ref["train"] and cfg["model"] == ref["model"] and cfg["loss"] == ref["loss"]

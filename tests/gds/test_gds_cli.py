@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from geovpr.cli import main
-from geovpr.data.eval_set import load_eval_set
+from geovpr.data.readers import load_eval_set
 from geovpr.data.synthetic import generate_city
 
 

@@ -32,3 +32,16 @@ def test_plots_are_written(tmp_path):
     for p in (p1, p2):
         with Image.open(p) as im:
             assert im.format == "PNG" and im.size[0] > 300
+
+
+def test_retrieval_grid_tolerates_unreadable_images_and_custom_captions(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    row = GridRow(Image.new("RGB", (30, 30), (0, 0, 255)), [broken, tmp_path / "missing.png"], [float("nan")] * 2,
+                  [None, None], captions=["#1 d=0.100", "#2 d=0.200"])
+    out = retrieval_grid([row], tmp_path / "grid.png", thumb=50, pad=4, caption=14)
+    arr = np.asarray(Image.open(out).convert("RGB"))
+    for j in (1, 2):  # grey placeholder tiles, no frame (correctness unknown)
+        x = 2 * 4 + j * 54
+        assert tuple(arr[4, x]) == (200, 200, 200) and tuple(arr[30, x + 25]) == (200, 200, 200)
+    assert tuple(arr[30, 4 + 25]) == (0, 0, 255)

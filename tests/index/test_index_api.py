@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from geovpr.coords import Coordinates
+from geovpr.data.coords import Coordinates
 from geovpr.errors import DataError
 from geovpr.index import Index
 from geovpr.index import build as build_mod

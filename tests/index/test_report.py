@@ -7,7 +7,7 @@ import re
 
 from PIL import Image
 
-from geovpr.report import write_report
+from geovpr.index.report import write_report
 
 
 def test_report_with_missing_image_and_error_entry(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from geovpr.index import ann as ann_mod
 from geovpr.index.localize import confidence, estimate_position
-from geovpr.index.search import exact_knn, gather_rows, rerank
+from geovpr.knn import exact_knn, gather_rows, rerank
 
 
 def brute(db: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geovpr.errors import DataError
-from geovpr.mining.samplers import CliqueMining
+from geovpr.mining.cliquemining import cliquemining_sampler
 
 TAU = 25.0
 
@@ -22,7 +22,7 @@ def make(data, mining, **kw):
     utm, city, cluster = data
     cfg = dict(places_per_batch=12, images_per_place=4, batches_per_epoch=15, seed=7, tau=TAU)
     cfg.update(kw)
-    return mining.with_descriptors(CliqueMining(utm, city, cluster, **cfg))
+    return mining.with_descriptors(cliquemining_sampler(utm, city, cluster, **cfg))
 
 
 def test_determinism_and_epochs(data, mining):
@@ -58,20 +58,20 @@ def test_skipped_city_and_impossible_data(mining):
     utm2 = np.concatenate([utm, lonely])
     city2 = np.concatenate([city, np.array(["empty"] * 10, dtype=object)])
     cluster2 = np.concatenate([cluster, np.arange(10)])
-    s = mining.with_descriptors(CliqueMining(utm2, city2, cluster2, places_per_batch=8, batches_per_epoch=5))
+    s = mining.with_descriptors(cliquemining_sampler(utm2, city2, cluster2, places_per_batch=8, batches_per_epoch=5))
     assert s.stats["skipped_cities"] == 1
     assert not any(city2[b].tolist().count("empty") for b in s.epoch_batches(0))
     # 3 places of 4 images in total, 5 needed -> clear error with the numbers, no hang
     three = np.concatenate([np.array([[0.0, 0.0]] * 4) + [[1000.0 * p, 0.0]] for p in range(3)]) + [5e5, 4e6]
     with pytest.raises(DataError, match=r"places needed 5, cliques available 3"):
-        CliqueMining(three, np.array(["x"] * 12, dtype=object), np.repeat(np.arange(3), 4), places_per_batch=5)
+        cliquemining_sampler(three, np.array(["x"] * 12, dtype=object), np.repeat(np.arange(3), 4), places_per_batch=5)
     with pytest.raises(DataError, match="places needed 2, cliques available 0"):
-        CliqueMining(lonely, np.array(["x"] * 10, dtype=object), np.arange(10), places_per_batch=2)
+        cliquemining_sampler(lonely, np.array(["x"] * 10, dtype=object), np.arange(10), places_per_batch=2)
 
 
 def test_descriptor_requests(data, mining):
     utm, city, cluster = data
-    s = CliqueMining(utm, city, cluster, batches_per_epoch=2, places_per_batch=5)
+    s = cliquemining_sampler(utm, city, cluster, batches_per_epoch=2, places_per_batch=5)
     with pytest.raises(DataError, match="no cluster descriptors"):
         s.epoch_batches(0)
     rows = s.descriptor_request(0)
@@ -79,7 +79,7 @@ def test_descriptor_requests(data, mining):
     assert sorted(s.groups.cluster_of_row[rows]) == list(range(320))
     s.set_descriptors(rows, mining.unit_descriptors(len(rows)))
     assert s.descriptor_request(0) is None and s.descriptor_request(5) is None  # static
-    r = CliqueMining(utm, city, cluster, batches_per_epoch=2, places_per_batch=5, refresh_every=2)
+    r = cliquemining_sampler(utm, city, cluster, batches_per_epoch=2, places_per_batch=5, refresh_every=2)
     mining.with_descriptors(r, 0)
     assert r.descriptor_request(0) is None and r.descriptor_request(1) is None
     rows2 = r.descriptor_request(2)
@@ -100,7 +100,7 @@ def test_similar_clusters_follow_descriptors():
     desc = np.where(group[:, None] == 1, [1.0, 0.0], [0.0, 1.0]).astype(np.float32)
     desc = desc + 0.01 * rng.standard_normal((40, 2)).astype(np.float32)
     desc /= np.linalg.norm(desc, axis=1, keepdims=True)
-    s = CliqueMining(utm, city, cluster, places_per_batch=4, similar_clusters=3, batches_per_epoch=40, seed=0)
+    s = cliquemining_sampler(utm, city, cluster, places_per_batch=4, similar_clusters=3, batches_per_epoch=40, seed=0)
     rows = s.descriptor_request(0)
     s.set_descriptors(rows, desc[cluster[rows]])
     same = [len(set(group[cluster[b[:, 0]]])) == 1 for b in s.epoch_batches(0)]
@@ -129,7 +129,7 @@ def test_distribution_matches_reference_implementation(mining):
     desc = mining.unit_descriptors(210, dim=8, seed=3)
     names = sorted(set(city))
     gid = np.array([names.index(c) for c in city]) * 70 + cluster
-    s = CliqueMining(utm, city, cluster, places_per_batch=10, batches_per_epoch=150, seed=0)
+    s = cliquemining_sampler(utm, city, cluster, places_per_batch=10, batches_per_epoch=150, seed=0)
     rows = s.descriptor_request(0)
     s.set_descriptors(rows, desc[gid[rows]])
     ours = s.epoch_batches(0)
@@ -152,47 +152,45 @@ def test_distribution_matches_reference_implementation(mining):
 def test_city_weights(mode, mining):
     utm, city, cluster = mining.make_cities(n_cities=2, places=40, images=(4, 6), seed=3)
     cluster = np.where(city == "city1", cluster * 4, cluster)  # city1: 40 clusters, max id 156
-    s = mining.with_descriptors(CliqueMining(utm, city, cluster, places_per_batch=2, batches_per_epoch=600,
+    s = mining.with_descriptors(cliquemining_sampler(utm, city, cluster, places_per_batch=2, batches_per_epoch=600,
                                       city_weights=mode, seed=1))
     expect = 0.5 if mode == "clusters" else 40 / (40 + 157)
     first = np.mean([city[b[0, 0]] == "city0" for b in s.epoch_batches(0)])
     assert abs(first - expect) < 4 * np.sqrt(expect * (1 - expect) / 600)
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_draw_limit_raises_instead_of_looping(data, mining, prefetch):
-    # one draw yields at most 16 places; with prefetch the background pool must not hold the error up
-    s = make(data, mining, places_per_batch=60, max_draws_per_batch=1, prefetch=prefetch)
+def test_draw_limit_raises_instead_of_looping(data, mining):
+    # one draw yields at most 16 places
+    s = make(data, mining, places_per_batch=60, max_draws_per_batch=1)
     with pytest.raises(DataError, match=r"after 1 city draws: places needed 60, got \d+; cliques available 60"):
         s.epoch_batches(0)
 
 
-def test_batches_independent_of_threads_chunks_and_prefetch(data, mining, monkeypatch):
-    """BLAS thread count, GEMM chunk sizes and background prefetching only schedule work.
+def test_batches_independent_of_threads_and_chunks(data, mining, monkeypatch):
+    """BLAS thread count and GEMM chunk sizes only schedule work.
 
     The descriptors are multiples of 1/8 in [-0.5, 0.5]: every float32 GEMM product and partial
     sum is then exact, so the distances (and hence the batches) are the same bits for any BLAS
     kernel, thread split or chunk shape, on any CPU.  With general float descriptors the rows can
-    differ in the last bits between GEMM shapes on some BLAS builds (see ``graph.AnchorStream``).
+    differ in the last bits between GEMM shapes on some BLAS builds (see ``visual.AnchorStream``).
     """
-    import geovpr.mining.graph as graph
+    import geovpr.mining.visual as visual
 
     def epoch(**kw):
         utm, city, cluster = data
-        s = CliqueMining(utm, city, cluster, places_per_batch=12, batches_per_epoch=20, seed=7, tau=TAU, **kw)
+        s = cliquemining_sampler(utm, city, cluster, places_per_batch=12, batches_per_epoch=20, seed=7, tau=TAU, **kw)
         rows = s.descriptor_request(0)
         dyadic = np.random.default_rng(4).integers(-4, 5, (len(rows), 256)) / 8  # GEMMs big enough to thread
         s.set_descriptors(rows, dyadic.astype(np.float32))
         return s.epoch_batches(0), s.stats
 
-    ref, stats = epoch(blas_threads=1, prefetch=False)
+    ref, stats = epoch(blas_threads=1)
     assert stats["distance_rows"] >= stats["draws"]
-    for kw in ({"blas_threads": 2, "prefetch": False}, {"blas_threads": 1, "prefetch": True},
-               {"blas_threads": 2, "prefetch": True}):
+    for kw in ({"blas_threads": 2}, {"blas_threads": None}):
         got, _ = epoch(**kw)
         assert all(np.array_equal(x, y) for x, y in zip(ref, got)), kw
     for lo, hi in ((1, 3), (500, 500)):
-        monkeypatch.setattr(graph, "MIN_CHUNK", lo)
-        monkeypatch.setattr(graph, "MAX_CHUNK", hi)
-        got, _ = epoch(blas_threads=2, prefetch=True)
+        monkeypatch.setattr(visual, "MIN_CHUNK", lo)
+        monkeypatch.setattr(visual, "MAX_CHUNK", hi)
+        got, _ = epoch(blas_threads=2)
         assert all(np.array_equal(x, y) for x, y in zip(ref, got)), (lo, hi)

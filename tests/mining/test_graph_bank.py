@@ -9,8 +9,9 @@ from scipy.spatial.distance import cdist
 
 from geovpr.errors import DataError
 from geovpr.mining.bank import DescriptorBank
-from geovpr.mining.graph import (AnchorStream, CityClusters, descriptor_distances, linear_distance_weights,
-                                 sample_similar, successive_sample)
+from geovpr.mining.graph import CityClusters
+from geovpr.mining.visual import (AnchorStream, descriptor_distances, linear_distance_weights, sample_similar,
+                                  successive_sample)
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -149,10 +150,7 @@ def dyadic_descriptors(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("kind", ["unit", "dyadic"])
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_anchor_stream_chunks_and_prefetch_keep_anchors_and_rows(prefetch, kind):
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_anchor_stream_chunks_keep_anchors_and_rows(kind):
     if kind == "unit":
         x = np.random.default_rng(0).standard_normal((300, 96)).astype(np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -160,21 +158,20 @@ def test_anchor_stream_chunks_and_prefetch_keep_anchors_and_rows(prefetch, kind)
         x = dyadic_descriptors(300, 96, seed=0)
     sq = np.einsum("ij,ij->i", x, x)
     plain = AnchorStream(np.random.default_rng([4, 5]), x, sq)  # default: chunks of 64
-    with ThreadPoolExecutor(1) as pool:
-        varied = AnchorStream(np.random.default_rng([4, 5]), x, sq, executor=pool if prefetch else None)
-        wanted = np.random.default_rng(1).integers(1, 700, 400)  # expectations far off in both directions
-        for step in range(400):
-            varied.expected = float(wanted[step])
-            (ia, ra), (ib, rb) = plain.next(), varied.next()
-            assert ia == ib  # same anchor sequence whatever the chunking (exact by construction)
-            assert ra[ia] == rb[ib] == 0.0
-            exact = np.linalg.norm(x.astype(np.float64) - x[ib], axis=1)
-            if kind == "dyadic":  # exact GEMM: chunking cannot change a bit
-                assert np.array_equal(ra, rb)
-                np.testing.assert_allclose(rb, exact, rtol=EPS32, atol=0)
-                continue
-            # two float32 evaluations of d^2 (other GEMM shapes) differ by at most twice the bound
-            bound = 2 * sq_error_bound(sq, ib, x.shape[1]) + 2 * EPS32 * exact ** 2
-            assert (np.abs(rb.astype(np.float64) ** 2 - ra.astype(np.float64) ** 2) <= bound).all()
-            assert (np.abs(rb - exact) <= distance_error_bound(sq, ib, x.shape[1], exact)).all()
+    varied = AnchorStream(np.random.default_rng([4, 5]), x, sq)
+    wanted = np.random.default_rng(1).integers(1, 700, 400)  # expectations far off in both directions
+    for step in range(400):
+        varied.expected = float(wanted[step])
+        (ia, ra), (ib, rb) = plain.next(), varied.next()
+        assert ia == ib  # same anchor sequence whatever the chunking (exact by construction)
+        assert ra[ia] == rb[ib] == 0.0
+        exact = np.linalg.norm(x.astype(np.float64) - x[ib], axis=1)
+        if kind == "dyadic":  # exact GEMM: chunking cannot change a bit
+            assert np.array_equal(ra, rb)
+            np.testing.assert_allclose(rb, exact, rtol=EPS32, atol=0)
+            continue
+        # two float32 evaluations of d^2 (other GEMM shapes) differ by at most twice the bound
+        bound = 2 * sq_error_bound(sq, ib, x.shape[1]) + 2 * EPS32 * exact ** 2
+        assert (np.abs(rb.astype(np.float64) ** 2 - ra.astype(np.float64) ** 2) <= bound).all()
+        assert (np.abs(rb - exact) <= distance_error_bound(sq, ib, x.shape[1], exact)).all()
     assert varied.rows_computed >= 400 and plain.rows_computed == 448

@@ -1,11 +1,13 @@
 """SAGE: greedy weighted sampling vs brute force, and the sampler at both gws levels."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from geovpr.errors import ConfigError
-from geovpr.mining.sage import SageSampler, affinity, greedy_weighted_clique
+from geovpr.mining.sage import GwsImages, affinity, greedy_weighted_clique, sage_sampler
 
 
 def brute_gws(W, k, adj=None):
@@ -75,22 +77,23 @@ def test_image_level_place_is_gws_over_the_clique(mining):
     # 3 clusters x 4 images inside one 10 m box: the whole set is a 12-clique
     utm, city, cluster = one_city(3, 4, 10.0, 0.0, seed=4)
     desc = np.random.default_rng(1).standard_normal((3, 5)).astype(np.float32)
-    s = SageSampler(utm, city, cluster, places_per_batch=1, batches_per_epoch=1, min_clique=10)
+    s = sage_sampler(utm, city, cluster, places_per_batch=1, batches_per_epoch=1, min_clique=10)
     rows = s.descriptor_request(0)
     s.set_descriptors(rows, desc[cluster[rows]])
     # the draw step on all 12 images (a city draw keeps at most 2 of 3 clusters: the farthest has weight 0)
     all_rows = np.arange(12)
-    adjacency, alive = s._graph(all_rows, None)
-    (place,) = s._draw_images(all_rows, adjacency, alive, np.random.default_rng(0), need=1)
+    draw = s.draw(all_rows, None)
+    picker = s.picker
+    assert isinstance(picker, GwsImages)
+    (place,) = picker.pick(s.data, draw, np.random.default_rng(0), need=1)
     d_geo = np.linalg.norm(utm[:, None] - utm[None], axis=-1)
     f = desc[cluster].astype(np.float64)
     W = affinity(d_geo, np.linalg.norm(f[:, None] - f[None], axis=-1))
     assert sorted(place.tolist()) == sorted(brute_gws(W.tolist(), 4))
-    assert s._counts["small_clique_fallback"] == 0
-    s._draw_images(all_rows, adjacency, alive, np.random.default_rng(0), need=1)
-    s.min_clique = 13
-    s._draw_images(all_rows, adjacency, alive, np.random.default_rng(0), need=1)
-    assert s._counts["small_clique_fallback"] == 1
+    assert picker.counts["small_clique_fallback"] == 0
+    strict = GwsImages(replace(picker.config, min_clique=13))
+    strict.pick(s.data, draw, np.random.default_rng(0), need=1)
+    assert strict.counts["small_clique_fallback"] == 1
     (batch,) = s.epoch_batches(0)  # through the sampler: a valid place
     mining.check_batch(batch, utm, city, 4)
 
@@ -100,7 +103,7 @@ def test_place_level_picks_gws_places():
     utm, city, cluster = one_city(16, 4, 5.0, 200.0, seed=2)
     desc = np.random.default_rng(3).standard_normal((16, 5)).astype(np.float32)
     desc /= np.linalg.norm(desc, axis=1, keepdims=True)
-    s = SageSampler(utm, city, cluster, places_per_batch=4, batches_per_epoch=1, gws_level="place",
+    s = sage_sampler(utm, city, cluster, places_per_batch=4, batches_per_epoch=1, gws_level="place",
                     gws_places=4, similar_clusters=15)
     rows = s.descriptor_request(0)
     s.set_descriptors(rows, desc[cluster[rows]])
@@ -115,8 +118,8 @@ def test_place_level_picks_gws_places():
 def test_sampler_invariants_and_determinism(level, mining):
     utm, city, cluster = mining.make_cities(n_cities=3, places=60, images=(3, 14), seed=6)
     kw = dict(places_per_batch=10, batches_per_epoch=6, gws_level=level, seed=2)
-    a = mining.with_descriptors(SageSampler(utm, city, cluster, **kw))
-    b = mining.with_descriptors(SageSampler(utm, city, cluster, **kw))
+    a = mining.with_descriptors(sage_sampler(utm, city, cluster, **kw))
+    b = mining.with_descriptors(sage_sampler(utm, city, cluster, **kw))
     ea, eb = a.epoch_batches(0), b.epoch_batches(0)
     assert all(np.array_equal(x, y) for x, y in zip(ea, eb))
     for batch in ea:
@@ -130,16 +133,16 @@ def test_sampler_invariants_and_determinism(level, mining):
 def test_bad_options(mining):
     utm, city, cluster = mining.make_cities(n_cities=1, places=10, seed=0)
     with pytest.raises(ConfigError):
-        SageSampler(utm, city, cluster, gws_level="cluster")
+        sage_sampler(utm, city, cluster, gws_level="cluster")
     with pytest.raises(ConfigError):
-        SageSampler(utm, city, cluster, min_clique=2)
+        sage_sampler(utm, city, cluster, min_clique=2)
 
 
 def test_place_level_groups_per_draw(mining):
     utm, city, cluster = mining.make_cities(n_cities=3, places=60, images=(4, 10), seed=8)
     kw = dict(places_per_batch=12, batches_per_epoch=5, gws_level="place", gws_places=3, seed=1)
-    one = mining.with_descriptors(SageSampler(utm, city, cluster, **kw))
-    many = mining.with_descriptors(SageSampler(utm, city, cluster, groups_per_draw=None, **kw))
+    one = mining.with_descriptors(sage_sampler(utm, city, cluster, **kw))
+    many = mining.with_descriptors(sage_sampler(utm, city, cluster, groups_per_draw=None, **kw))
     for s in (one, many):
         for batch in s.epoch_batches(0):
             mining.check_batch(batch, utm, city, 4)

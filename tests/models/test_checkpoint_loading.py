@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from geovpr.errors import CheckpointError
-from geovpr.models.checkpoint import infer_config, load_state_dict_file
+from geovpr.models.checkpoint import load_state_dict_file
+from geovpr.models.foreign import infer_config
 from geovpr.models.factory import load_model
 
 

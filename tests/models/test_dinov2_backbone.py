@@ -5,15 +5,8 @@ import pytest
 import torch
 
 from geovpr.errors import CheckpointError, ConfigError
-from geovpr.models.checkpoint import load_strict
-from geovpr.models.dinov2 import (
-    DINOv2Backbone,
-    VisionTransformer,
-    build_backbone,
-    load_official_weights,
-    official_weights_path,
-    vit_config,
-)
+from geovpr.models.checkpoint import load_official_weights, load_strict, official_weights_path
+from geovpr.models.dinov2 import DINOv2Backbone, VisionTransformer, build_backbone, vit_config
 
 OFFICIAL_BLOCK_KEYS = {
     "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",

@@ -39,7 +39,7 @@ def test_tiny_models_run_and_are_small(name):
 
 
 @pytest.mark.parametrize("name,trainable,total", [
-    # Reference-spec §3.9: the parameter counts of the SAGE releases (trainable incl. unused single_branch).
+    # docs/reference-notes.md §3.5: the parameter counts of the SAGE releases (trainable incl. unused single_branch).
     ("sage_vitb14_softp", 1_956_550, 88_535_494),
     ("sage_vitl14_softp", 2_497_734, 306_864_326),
     ("sage_vitl14_softp_ih", 2_497_734 + 7_880_192, 306_864_326 + 7_880_192),

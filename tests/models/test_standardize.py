@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from geovpr.errors import ConfigError
-from geovpr.models.base import STANDARDIZE_EPS, Preprocess, standardize_images
+from geovpr.data.preprocess import STANDARDIZE_EPS, Preprocess, standardize_images
 from geovpr.models.checkpoint import save_model
 from geovpr.models.factory import load_model
 

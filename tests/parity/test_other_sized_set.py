@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from fixture_set import write_fixture_set
 
-from geovpr.models.checkpoint import infer_head_config
+from geovpr.models.foreign import infer_head_config
 
 pytestmark = pytest.mark.parity
 TESTS = Path(__file__).resolve().parents[1]

@@ -320,7 +320,7 @@ def test_missing_coordinates_in_file_names(cli, dataset, tmp_path):
     textured(20).save(dataset / "database" / "plain_name.jpg")
     rc, text = cli("index", "build", "--model", "pixels", "--images", dataset / "database", "--coords", "filenames",
                    "--out", tmp_path / "idx", "--no-progress")
-    assert rc == 2 and "plain_name.jpg" in text and "@-format" in text
+    assert rc == 2 and "plain_name.jpg: file name is not in the @UTM_east@UTM_north" in text and "--coords CSV" in text
     rc, text = cli("index", "build", "--model", "pixels", "--images", dataset / "database",
                    "--out", tmp_path / "idx", "--no-progress")  # auto: not all names are @-names -> no coordinates
     assert rc == 0 and "coordinates: none" in text

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geovpr.data.eval_set import load_eval_set
+from geovpr.data.readers import load_eval_set
 from geovpr.data.readers.gsv_cities import read_gsv_cities
 from geovpr.data.synthetic import Views, generate_city, plan_city, render_views
 from geovpr.data.synthetic.coords import local_to_latlon, local_to_utm

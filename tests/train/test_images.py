@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from geovpr.errors import BadImageError
-from geovpr.models.base import IMAGENET_MEAN, IMAGENET_STD
+from geovpr.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from geovpr.train.datamodule import TrainImages, collate
 from geovpr.train.transforms import TrainTransform
 

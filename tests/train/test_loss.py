@@ -23,7 +23,7 @@ def _batch(places: list[int], k: int, dim: int = 16, seed: int = 0) -> tuple[tor
 
 
 def _ms_reference(desc: torch.Tensor, labels: torch.Tensor, alpha=1.0, beta=50.0, base=0.0, eps=0.1) -> float:
-    """The MS miner + loss of reference-spec 4.2, written out in numpy."""
+    """The MS miner + loss of docs/reference-notes.md §4, written out in numpy."""
     s = (desc @ desc.T).double().numpy()
     lab = labels.numpy()
     n = len(lab)

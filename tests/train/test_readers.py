@@ -14,6 +14,7 @@ from geovpr.data.readers.gsv_cities import read_gsv_cities, read_gsv_xs
 from geovpr.data.readers.msls import read_msls
 from geovpr.errors import DataError
 from geovpr.train.api import read_source
+from geovpr.train.config import SamplerSpec, SourceConfig
 
 
 def test_gsv_cities_paths_ids_and_coordinates(gsv_root: Path) -> None:
@@ -114,7 +115,9 @@ def test_msls_overlap_with_eval_set_is_an_error(tmp_path: Path) -> None:
 
 
 def test_train_eval_overlap_error_for_any_reader(gsv_root: Path) -> None:
-    src = {"reader": "gsv_cities", "path": str(gsv_root), "cities": None, "min_img_per_place": 4}
+    src = SourceConfig(name="gsv", reader="gsv_cities", path=str(gsv_root), cities=None, min_img_per_place=4,
+                       radius=10.0, grouping="components", images_root=None, exclude_cities=(),
+                       sampler=SamplerSpec("random_places", {}))
     table = read_source(src, set())
     with pytest.raises(DataError, match="also in the evaluation sets"):
         read_source(src, {table.paths[7]})

@@ -7,6 +7,7 @@ import pytest
 
 from geovpr.cli import main
 from geovpr.errors import ConfigError
+from geovpr.train.randaugment import RandAugment
 from geovpr.train.recipe import check_paths, parse_override, resolve_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -23,23 +24,25 @@ def test_parse_override_reads_yaml_values() -> None:
 
 def test_shipped_recipes_resolve_with_released_values() -> None:
     cm = resolve_recipe(RECIPES / "cliquemining_salad.yaml")
-    assert cm["model"]["arch"] == "dinov2_vitb14_salad"
-    gsv, msls = cm["data"]["sources"]["gsv"], cm["data"]["sources"]["msls"]
-    assert (gsv["sampler"]["places_per_batch"], msls["sampler"]["places_per_batch"]) == (30, 30)
-    assert msls["sampler"]["tau"] == 25.0 and msls["sampler"]["similar_clusters"] == 15
-    assert msls["sampler"]["refresh_every"] == 0 and msls["exclude_cities"] == ["cph", "sf"]
-    assert (cm["train"]["lr"], cm["train"]["weight_decay"], cm["train"]["epochs"]) == (6e-5, 9.5e-9, 4)
-    assert cm["train"]["scheduler"] == {"name": "linear", "start_factor": 1.0, "end_factor": 0.2, "total_iters": 4000}
-    assert cm["train"]["image_size"] == [224, 224]
-    assert resolve_recipe(RECIPES / "gsv_salad.yaml")["data"]["sources"]["gsv"]["sampler"]["places_per_batch"] == 60
-    archs = {v: resolve_recipe(RECIPES / "sage_softp.yaml", [f"variant={v}"])["model"]
+    assert cm.model.arch == "dinov2_vitb14_salad"
+    gsv, msls = cm.data.sources
+    assert (gsv.name, msls.name) == ("gsv", "msls")
+    assert (gsv.sampler.options["places_per_batch"], msls.sampler.options["places_per_batch"]) == (30, 30)
+    assert msls.sampler.options["tau"] == 25.0 and msls.sampler.options["similar_clusters"] == 15
+    assert msls.sampler.options["refresh_every"] == 0 and msls.exclude_cities == ("cph", "sf")
+    assert (cm.train.lr, cm.train.weight_decay, cm.train.epochs) == (6e-5, 9.5e-9, 4)
+    assert cm.train.scheduler.as_dict() == {"name": "linear", "start_factor": 1.0, "end_factor": 0.2,
+                                            "total_iters": 4000}
+    assert cm.train.image_size == (224, 224)
+    assert resolve_recipe(RECIPES / "gsv_salad.yaml").data.sources[0].sampler.options["places_per_batch"] == 60
+    archs = {v: resolve_recipe(RECIPES / "sage_softp.yaml", [f"variant={v}"]).model
              for v in ("vitb", "vitb_ih", "vitl", "vitl_ih")}
-    assert archs["vitb"]["arch"] == "sage_vitb14_softp" and not archs["vitb"]["config"]
-    assert archs["vitb_ih"]["config"]["head"]["d_model"] == 768
-    assert archs["vitl_ih"]["arch"] == "sage_vitl14_softp_ih"
+    assert archs["vitb"].arch == "sage_vitb14_softp" and not archs["vitb"].config
+    assert archs["vitb_ih"].config["head"]["d_model"] == 768
+    assert archs["vitl_ih"].arch == "sage_vitl14_softp_ih"
     sage = resolve_recipe(RECIPES / "sage_softp.yaml")
-    s = sage["data"]["sources"]["msls"]["sampler"]
-    assert (sage["train"]["lr"], s["tau1"], s["min_clique"], s["images_per_place"], s["refresh_every"]) == (
+    s = {src.name: src for src in sage.data.sources}["msls"].sampler.options
+    assert (sage.train.lr, s["tau1"], s["min_clique"], s["images_per_place"], s["refresh_every"]) == (
         1e-4, 25.0, 10, 4, 1)
     resolve_recipe(RECIPES / "demo.yaml")
 
@@ -57,7 +60,7 @@ def test_unknown_keys_are_named() -> None:
 
 def test_overrides_beat_variant_and_file() -> None:
     cfg = resolve_recipe(RECIPES / "sage_softp.yaml", ["model.arch=tiny_vit_softp", "variant=vitl", "train.lr=3e-4"])
-    assert cfg["model"]["arch"] == "tiny_vit_softp" and cfg["train"]["lr"] == 3e-4
+    assert cfg.model.arch == "tiny_vit_softp" and cfg.train.lr == 3e-4
 
 
 def test_data_paths_must_be_set(tmp_path: Path) -> None:
@@ -85,10 +88,10 @@ def test_cli_train_runs_demo_recipe_and_reports_errors(gsv_root: Path, tmp_path:
 
 def test_released_recipes_use_randaugment_and_the_demo_does_not() -> None:
     for name in ("cliquemining_salad", "gsv_salad", "sage_softp"):
-        ra = resolve_recipe(RECIPES / f"{name}.yaml")["train"]["randaugment"]
-        assert ra == {"num_ops": 3, "magnitude": 9, "num_magnitude_bins": 31, "interpolation": "bilinear"}, name
+        ra = resolve_recipe(RECIPES / f"{name}.yaml").train.randaugment
+        assert ra == RandAugment(num_ops=3, magnitude=9, num_magnitude_bins=31, interpolation="bilinear"), name
     demo = resolve_recipe(RECIPES / "demo.yaml")
-    assert demo["train"]["randaugment"]["num_ops"] == 0
+    assert demo.train.randaugment.num_ops == 0
     assert "RandAugment off" in (RECIPES / "demo.yaml").read_text()  # and the file says so
 
 
@@ -98,7 +101,7 @@ def test_released_recipes_use_randaugment_and_the_demo_does_not() -> None:
     ("train.randaugment.interpolation=cubic", "train.randaugment.interpolation"),
 ])
 def test_bad_randaugment_values_name_the_key(override: str, key: str) -> None:
-    with pytest.raises(ConfigError, match=f"recipe key {key}"):
+    with pytest.raises(ConfigError, match=f"^{key} must be"):
         resolve_recipe(RECIPES / "demo.yaml", [override])
     with pytest.raises(ConfigError, match="unknown recipe key"):
         resolve_recipe(RECIPES / "demo.yaml", ["train.randaugment.ops=3"])

@@ -17,7 +17,8 @@ from geovpr.train.api import fit
 
 DRIVER = r'''
 import json, os, signal, sys
-from geovpr.train import api, checkpointing, module
+from geovpr import atomic
+from geovpr.train import api, module
 import torch
 recipe, out, mode, arg = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], int(sys.argv[4])
 torch.set_num_threads(int(sys.argv[5]))  # same as the test process: float sums depend on the thread count
@@ -29,14 +30,14 @@ if mode == "step":
         return step(self, batch, idx)
     module.VPRTrainingModule.training_step = killing_step
 else:
-    replace, calls = checkpointing._replace, [0]
+    replace, calls = atomic._replace, [0]
     def killing_replace(src, dst):
         if dst.endswith("last.ckpt"):
             calls[0] += 1
             if calls[0] == arg:  # temp file written and fsynced, rename not done
                 os.kill(os.getpid(), signal.SIGKILL)
         replace(src, dst)
-    checkpointing._replace = killing_replace
+    atomic._replace = killing_replace
 api.fit(recipe, out)
 '''
 

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    from geovpr.models.base import Preprocess
+    from geovpr.data.preprocess import Preprocess
 
     model = load_cli_model(args, args.device)
     if args.head_mode is not None:
@@ -114,7 +114,7 @@ def _default_batch_size(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from geovpr.data.eval_set import load_eval_set
+    from geovpr.data.readers import load_eval_set
     from geovpr.eval.evaluate import evaluate
     from geovpr.eval.results import format_table, write_json
     from geovpr.provenance import environment_record

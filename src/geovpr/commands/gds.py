@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.atomic import atomic_write_text
 from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
 from geovpr.errors import ConfigError, DataError
+from geovpr.eval.gds import gds_inputs
+from geovpr.models.encode import describe_eval_set
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device: str = "cpu",
                       on_bad_image: str = "error", progress: bool = True) -> dict[str, np.ndarray]:
     """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
-    from geovpr.eval.extract import extract_descriptors
-
-    if eval_set.db_utm is None or eval_set.query_utm is None:
+    if eval_set.db_utm is None or eval_set.query_utm is None:  # before any image is encoded
         raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
-    kw = dict(batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=progress)
-    db = extract_descriptors(model, eval_set.db_paths, desc="database", **kw)
-    qs = extract_descriptors(model, eval_set.query_paths, desc="queries", **kw)
-    return {"database": db.descriptors, "queries": qs.descriptors,
-            "database_utm": np.asarray(eval_set.db_utm)[db.kept], "queries_utm": np.asarray(eval_set.query_utm)[qs.kept]}
+    described = describe_eval_set(model, eval_set, batch_size=batch_size, device=device, on_bad_image=on_bad_image,
+                                  progress=progress)
+    return gds_inputs(eval_set, described)
 
 
 def _pick(arrays: Any, keys: tuple[str, ...], path: Path) -> np.ndarray:
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     check_weight_options(args)
     eval_set = None
     if args.data:
-        from geovpr.data.eval_set import load_eval_set
+        from geovpr.data.readers import load_eval_set
 
         eval_set = load_eval_set(args.data, format=args.format, protocol=args.protocol)
     out = Path(args.out)
@@ -144,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
                         radius=args.radius, gap_bin=args.gap_bin, k=args.top_k)
     report["model"] = name
     report["environment"] = environment_record(device=args.device if args.model else None)
-    (out / "gds.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "gds.json", json.dumps(report, indent=2) + "\n")
     plot_gds({name: report}, out / "gds.png")
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")
     log.info("GDS written to %s (gds.json, gds.png)", out)

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from geovpr.atomic import atomic_write_json
 from geovpr.commands._common import add_weight_options, check_weight_options
 from geovpr.errors import ConfigError, DataError
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from geovpr.commands.index import model_for_index
     from geovpr.index import Index
-    from geovpr.report import write_report
+    from geovpr.index.report import write_report
 
     if args.top_k < 1:
         raise ConfigError(f"-k must be >= 1, got {args.top_k}")
@@ -88,11 +89,7 @@ def _run(args: argparse.Namespace) -> int:
                              on_bad_image=args.on_bad_image,
                              exact=True if args.exact else None, batch_size=args.batch_size, device=args.device)
     entries = [r.to_json() for r in results]
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True)
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(entries, f, ensure_ascii=False, indent=1)
+    out = atomic_write_json(args.out, entries, ensure_ascii=False, indent=1)
     n_err = sum(1 for e in entries if "error" in e)
     log.info("%d quer%s → %s%s", len(entries), "y" if len(entries) == 1 else "ies", out,
              f" ({n_err} unreadable, skipped)" if n_err else "")

@@ -27,15 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from geovpr.train.recipe import resolve_recipe
 
-    cfg = resolve_recipe(args.recipe, args.overrides)
+    recipe = resolve_recipe(args.recipe, args.overrides)
     if args.print_recipe:
         import yaml
 
-        print(yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), sort_keys=False), end="")
+        print(yaml.safe_dump(json.loads(json.dumps(recipe.raw, default=str)), sort_keys=False), end="")
         return 0
     from geovpr.train.api import fit
 
-    out = Path(args.out) if args.out else Path("runs") / str(cfg["name"])
+    out = Path(args.out) if args.out else Path("runs") / recipe.name
     result = fit(args.recipe, out, overrides=args.overrides)
     log.info("model written to %s", out / "model")
     for name, res in result.metrics.items():

@@ -2,24 +2,18 @@
 
 Every evaluation reader (``@``-named folders, ``.npy`` lists, VPR-Bench)
 produces an :class:`EvalSet`; nothing downstream knows the file format.
-``load_eval_set`` detects the format, reads it and checks the counts of a
-named protocol (:mod:`geovpr.data.protocols`).
+Reading and format detection live in :mod:`geovpr.data.readers`.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from geovpr.data.protocols import Protocol, get_protocol
-from geovpr.errors import ConfigError, DataError
-
-log = logging.getLogger(__name__)
-FORMATS = ("folder", "npy", "vprbench")
+from geovpr.data.protocols import Protocol
+from geovpr.errors import DataError
 
 
 @dataclass
@@ -91,65 +85,3 @@ def check_protocol_counts(eval_set: EvalSet, protocol: Protocol, where: str) -> 
             f"{where}: protocol {protocol.name} expects {protocol.num_database} database images, "
             f"found {eval_set.num_database}"
         )
-
-
-def detect_format(path: Path) -> str:
-    """``folder`` (database/ + queries/), ``vprbench`` (query/ + ref/ + ground_truth_new.npy) or ``npy``."""
-    from geovpr.data.readers.folder import find_split_dirs
-
-    if path.is_file() and path.name.endswith(".npy"):
-        return "npy"
-    if not path.is_dir():
-        raise DataError(f"{path}: evaluation data not found (expected a directory or a *_dbImages.npy file)")
-    if (path / "ground_truth_new.npy").is_file() and (path / "query").is_dir() and (path / "ref").is_dir():
-        return "vprbench"
-    if find_split_dirs(path) is not None:
-        return "folder"
-    if any(path.glob("*_dbImages.npy")):
-        return "npy"
-    raise DataError(
-        f"{path}: cannot tell the dataset format; expected database/ and queries/ folders of @-named images, "
-        "query/ + ref/ + ground_truth_new.npy (VPR-Bench), or <name>_dbImages.npy/_qImages.npy/_gt.npy lists"
-    )
-
-
-def load_eval_set(
-    path: str | os.PathLike,
-    *,
-    format: str | None = None,
-    protocol: str | Protocol | None = None,
-    image_root: str | os.PathLike | None = None,
-    positive_radius: float = 25.0,
-) -> EvalSet:
-    """Read an evaluation set and check it against ``protocol`` (if given).
-
-    ``format`` is ``"folder"``, ``"npy"`` or ``"vprbench"`` (detected when
-    ``None``). ``image_root`` is where ``.npy`` image lists are relative to
-    (default: the folder of the lists). ``positive_radius`` (metres,
-    inclusive) applies to ``@``-named folders.
-    """
-    path = Path(path)
-    proto = get_protocol(protocol)
-    fmt = format or detect_format(path)
-    if fmt == "folder":
-        from geovpr.data.readers.folder import read_folder_eval
-
-        eval_set = read_folder_eval(path, radius=positive_radius)
-    elif fmt == "npy":
-        from geovpr.data.readers.npy_lists import read_npy_eval
-
-        eval_set = read_npy_eval(path, protocol=proto, image_root=image_root)
-    elif fmt == "vprbench":
-        from geovpr.data.readers.vprbench import read_vprbench
-
-        eval_set = read_vprbench(path)
-    else:
-        raise ConfigError(f"unknown dataset format {fmt!r}; expected one of {FORMATS}")
-    if proto is not None:
-        check_protocol_counts(eval_set, proto, eval_set.source or str(path))
-        eval_set.protocol = proto.name
-    log.info(
-        "%s (%s): %d database images, %d queries, %d without positives",
-        eval_set.name, fmt, eval_set.num_database, eval_set.num_queries, eval_set.queries_without_positives,
-    )
-    return eval_set

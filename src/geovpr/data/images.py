@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 from geovpr.errors import BadImageError, DataError
-from geovpr.models.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from geovpr.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 DRAFT_LONG_SIDE = 4096

@@ -5,7 +5,7 @@ Benchmarks circulate in several incompatible variants (Nordland with 2 760 or
 is only comparable within one variant. A :class:`Protocol` pins the variant:
 the expected query and database counts (checked when the set is loaded — a
 mismatch is a :class:`~geovpr.errors.DataError`), the positive rule, and, for
-the ``.npy`` format, the file-name prefix. See reference-spec §5.6.
+the ``.npy`` format, the file-name prefix. See ``docs/reference-notes.md`` §5.2.
 """
 from __future__ import annotations
 

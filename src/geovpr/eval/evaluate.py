@@ -22,11 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-import geovpr
 from geovpr.data.eval_set import EvalSet
-from geovpr.eval.extract import extract_descriptors
 from geovpr.eval.pca import PCA
-from geovpr.eval.retrieval import DEFAULT_BACKEND, knn, recall_at_k
+from geovpr.eval.retrieval import recall_at_k
+from geovpr.knn import DEFAULT_BACKEND, exact_knn
+from geovpr.models.encode import EvalSetDescriptors, describe_eval_set
+from geovpr.version import __version__
 
 log = logging.getLogger(__name__)
 DEFAULT_KS = (1, 5, 10, 20)
@@ -52,7 +53,7 @@ def evaluate_descriptors(
     (when some queries were skipped; those count as misses). ``device``: where the torch search runs."""
     ks = sorted({int(k) for k in ks})
     num_queries = len(positives)
-    _, pred = knn(db, queries, max(ks), backend=knn_backend, device=device)
+    _, pred = exact_knn(db, queries, max(ks), backend=knn_backend, device=device)
     rows = np.arange(len(queries)) if query_rows is None else np.asarray(query_rows)
     found = recall_at_k(pred, [positives[r] for r in rows], ks)
     recall = {str(k): found[k] * len(rows) / max(num_queries, 1) for k in ks}
@@ -79,18 +80,20 @@ def evaluate(
     autocast_dtype: torch.dtype | None = None,
     pca: PCA | None = None,
     return_predictions: bool = False,
+    described: EvalSetDescriptors | None = None,
 ) -> dict[str, Any]:
     """Recall@K of ``model`` on ``eval_set`` and everything needed to reproduce the number.
 
     Returns a JSON-able dict (``predictions`` ``[nq_kept, K]`` only with
     ``return_predictions``) with ``recall`` as fractions keyed by ``str(K)``.
+    ``described``: the set's descriptors from :func:`describe_eval_set` when the
+    caller needs them too (e.g. for GDS), so the images are encoded once.
     """
-    kwargs = dict(batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=progress,
-                  num_workers=num_workers, autocast_dtype=autocast_dtype)
-    t0 = time.perf_counter()
-    db = extract_descriptors(model, eval_set.db_paths, desc="database", **kwargs)
-    t1 = time.perf_counter()
-    qs = extract_descriptors(model, eval_set.query_paths, desc="queries", **kwargs)
+    if described is None:
+        described = describe_eval_set(model, eval_set, batch_size=batch_size, device=device,
+                                      on_bad_image=on_bad_image, progress=progress, num_workers=num_workers,
+                                      autocast_dtype=autocast_dtype)
+    db, qs = described.database, described.queries
     t2 = time.perf_counter()
     db_desc, q_desc = db.descriptors, qs.descriptors
     if pca is not None:
@@ -121,8 +124,8 @@ def evaluate(
         "device": str(device),
         "autocast_dtype": str(autocast_dtype).replace("torch.", "") if autocast_dtype else None,
         "batch_size": batch_size,
-        "seconds": {"database": round(t1 - t0, 3), "queries": round(t2 - t1, 3), "search": round(t3 - t2, 3)},
-        "geovpr_version": geovpr.__version__,
+        "seconds": {**described.seconds, "search": round(t3 - t2, 3)},
+        "geovpr_version": __version__,
     }
     head_mode = getattr(model, "head_mode", None)
     if head_mode is not None:

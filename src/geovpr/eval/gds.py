@@ -1,6 +1,6 @@
 """Geographic Distance Sensitivity (GDS) analysis — **our own design**.
 
-The SAGE paper's GDS equation is not public (``docs/papers.md`` §C.1); these
+The SAGE paper's GDS equation is not public (``docs/reference-notes.md`` §6); these
 three measurements are this project's definition, computed from query and
 database descriptors and their UTM coordinates (metres):
 
@@ -28,8 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.data.eval_set import EvalSet
 from geovpr.errors import DataError
 from geovpr.geo import radius_neighbors
+from geovpr.knn import exact_knn
+from geovpr.models.encode import EvalSetDescriptors
 
 
 def _none_if_nan(x: float) -> float | None:
@@ -49,6 +52,15 @@ def _check(q_desc, db_desc, q_utm, db_utm) -> tuple[np.ndarray, np.ndarray, np.n
             f"{len(q_utm)} / {len(db_utm)} coordinates"
         )
     return q_desc, db_desc, q_utm, db_utm
+
+
+def gds_inputs(eval_set: EvalSet, described: EvalSetDescriptors) -> dict[str, np.ndarray]:
+    """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
+    if eval_set.db_utm is None or eval_set.query_utm is None:
+        raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
+    db, qs = described.database, described.queries
+    return {"database": db.descriptors, "queries": qs.descriptors,
+            "database_utm": np.asarray(eval_set.db_utm)[db.kept], "queries_utm": np.asarray(eval_set.query_utm)[qs.kept]}
 
 
 def _pairs_within(q_utm: np.ndarray, db_utm: np.ndarray, radius: float) -> list[np.ndarray]:
@@ -117,20 +129,6 @@ def misordering(q_desc, db_desc, q_utm, db_utm, *, radius: float = 25.0, gap_bin
     }
 
 
-def knn_l2(db_desc: np.ndarray, q_desc: np.ndarray, k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Exact L2 top-k (squared distances, indices); ties keep database order."""
-    k = min(k, len(db_desc))
-    db_sq = (db_desc**2).sum(1)
-    dists, idx = [], []
-    for s in range(0, len(q_desc), chunk):
-        q = q_desc[s:s + chunk]
-        sq = np.maximum((q**2).sum(1)[:, None] - 2 * q @ db_desc.T + db_sq[None, :], 0.0)
-        order = np.argsort(sq, axis=1, kind="stable")[:, :k]
-        idx.append(order)
-        dists.append(np.take_along_axis(sq, order, axis=1))
-    return np.concatenate(dists), np.concatenate(idx)
-
-
 def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Kendall τ-b of each row pair ``x[i], y[i]`` (arrays ``[n, k]``); NaN where undefined."""
     iu, ju = np.triu_indices(x.shape[1], 1)
@@ -146,7 +144,7 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def topk_ordering(q_desc, db_desc, q_utm, db_utm, *, k: int = 10) -> dict[str, Any]:
     """Top-k ordering error and mean Kendall τ-b between descriptor and geographic distance in the top-k."""
     q_desc, db_desc, q_utm, db_utm = _check(q_desc, db_desc, q_utm, db_utm)
-    sq, idx = knn_l2(db_desc, q_desc, k)
+    sq, idx = exact_knn(db_desc, q_desc, k)
     g = np.linalg.norm(db_utm[idx] - q_utm[:, None, :], axis=2)
     error = g[:, 0] > g.min(axis=1)
     tau = kendall_tau_b(np.sqrt(sq), g) if idx.shape[1] >= 2 else np.full(len(idx), np.nan)
@@ -176,5 +174,5 @@ def gds_report(q_desc, db_desc, q_utm, db_utm, *, max_distance: float = 100.0, b
         f"top{topk['k']}_ordering_error": topk["ordering_error"],
         f"top{topk['k']}_kendall_tau": topk["kendall_tau"],
     }
-    return {"definition": "geovpr's own GDS design (docs/papers.md C.1)", "curve": curve, "misordering": mis,
+    return {"definition": "geovpr's own GDS design (docs/reference-notes.md §6)", "curve": curve, "misordering": mis,
             "topk": topk, "summary": summary}

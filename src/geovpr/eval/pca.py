@@ -26,7 +26,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from geovpr.atomic import atomic_write
 from geovpr.errors import ConfigError, DataError
+from geovpr.models.encode import extract_descriptors
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +95,8 @@ def default_cache_dir() -> Path:
 def save_pca(pca: PCA, path: Path, metadata: dict[str, str]) -> None:
     from safetensors.numpy import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     tensors = {"mean": np.ascontiguousarray(pca.mean), "components": np.ascontiguousarray(pca.components)}
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_pca(path: Path, expected: dict[str, str]) -> PCA | None:
@@ -127,8 +126,6 @@ def fit_or_load_pca(
     **extract_kwargs: Any,
 ) -> PCA:
     """PCA of ``model``'s descriptors of ``images``, from the cache when it matches exactly."""
-    from geovpr.eval.extract import extract_descriptors
-
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     keys = {"fingerprint": model.fingerprint(), "set_key": image_set_key(images), "dim": str(dim)}
     path = cache / f"pca_{keys['fingerprint']}_{keys['set_key']}_{dim}.safetensors"

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from geovpr.atomic import atomic_write_text
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
@@ -23,12 +25,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``result`` as indented JSON, atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(result), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(_jsonable(result), indent=2, sort_keys=False) + "\n")
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -1,6 +1,12 @@
-"""Plots (matplotlib, Agg backend: no display needed) and the retrieval grid picture (PIL)."""
+"""Plots (matplotlib, Agg backend: no display needed), thumbnails and the one retrieval-grid picture (PIL).
+
+The grid serves the demo (matches framed green/red, captioned in metres) and
+``geovpr query`` (captioned with descriptor distances); an image that cannot be
+read (moved, deleted, corrupt) becomes a grey tile instead of failing the picture.
+"""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,8 +15,36 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+log = logging.getLogger(__name__)
+
 GOOD = (40, 170, 60)
 BAD = (210, 40, 40)
+PLACEHOLDER = (200, 200, 200)
+
+
+def thumbnail(item: Any, size: int, *, square: bool = False) -> Image.Image:
+    """An RGB thumbnail of a path or PIL image: long side ``size`` (aspect kept) or ``size x size`` (``square``).
+
+    An image that cannot be read gives a grey placeholder tile (``size x 3/4 size``, or square).
+    """
+    try:
+        if isinstance(item, Image.Image):
+            return _fit(item, size, square)
+        with Image.open(item) as img:
+            if not square:
+                img.draft("RGB", (size, size))
+            return _fit(img, size, square)
+    except Exception as exc:  # noqa: BLE001 - any failure just means "no thumbnail"
+        log.debug("no thumbnail for %s: %s", item, exc)
+        return Image.new("RGB", (size, size if square else size * 3 // 4), PLACEHOLDER)
+
+
+def _fit(img: Image.Image, size: int, square: bool) -> Image.Image:
+    img = img.convert("RGB")
+    if square:
+        return img.resize((size, size), Image.BILINEAR)
+    img.thumbnail((size, size))
+    return img
 
 
 def _pyplot():
@@ -86,14 +120,25 @@ def _save(fig, path: str | os.PathLike) -> Path:
 
 @dataclass
 class GridRow:
-    """One row of the retrieval grid: a query and its top matches (path or PIL image each)."""
+    """One row of the retrieval grid: a query and its top matches (path or PIL image each).
+
+    A match is framed green (``correct`` True), red (False) or not at all (None);
+    its caption is ``captions[j]`` when given, else its distance to the query in metres.
+    """
 
     query: Any
     matches: Sequence[Any]
     distances_m: Sequence[float]
-    correct: Sequence[bool]
+    correct: Sequence[bool | None]
     label: str = "query"
     extra: dict = field(default_factory=dict)
+    captions: Sequence[str] | None = None
+
+    def caption(self, j: int) -> str:
+        if self.captions is not None:
+            return self.captions[j]
+        dist = self.distances_m[j]
+        return f"{dist:.0f} m" if np.isfinite(dist) else "? m"
 
 
 def grid_size(n_rows: int, k: int, *, thumb: int = 96, pad: int = 4, caption: int = 14) -> tuple[int, int]:
@@ -101,15 +146,10 @@ def grid_size(n_rows: int, k: int, *, thumb: int = 96, pad: int = 4, caption: in
     return pad + (k + 1) * (thumb + pad) + pad, pad + n_rows * (thumb + caption + pad)
 
 
-def _thumb(item: Any, size: int) -> Image.Image:
-    img = item if isinstance(item, Image.Image) else Image.open(item)
-    return img.convert("RGB").resize((size, size), Image.BILINEAR)
-
-
 def retrieval_grid(rows: Sequence[GridRow], path: str | os.PathLike, *, thumb: int = 96, pad: int = 4,
                    caption: int = 14) -> Path:
     """Write a PNG: each row shows the query, a gap, then its top-k matches framed green (correct) or red,
-    captioned with their distance to the query in metres. Size is :func:`grid_size`."""
+    captioned (:class:`GridRow`). Size is :func:`grid_size`; unreadable images are grey tiles."""
     k = max((len(r.matches) for r in rows), default=0)
     width, height = grid_size(len(rows), k, thumb=thumb, pad=pad, caption=caption)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
@@ -117,14 +157,15 @@ def retrieval_grid(rows: Sequence[GridRow], path: str | os.PathLike, *, thumb: i
     font = ImageFont.load_default()
     for r, row in enumerate(rows):
         y = pad + r * (thumb + caption + pad)
-        canvas.paste(_thumb(row.query, thumb), (pad, y))
+        canvas.paste(thumbnail(row.query, thumb, square=True), (pad, y))
         draw.text((pad, y + thumb + 1), row.label[: thumb // 6], fill=(0, 0, 0), font=font)
-        for j, (item, dist, ok) in enumerate(zip(row.matches, row.distances_m, row.correct)):
+        for j, (item, ok) in enumerate(zip(row.matches, row.correct)):
             x = 2 * pad + (j + 1) * (thumb + pad)
-            canvas.paste(_thumb(item, thumb), (x, y))
-            colour = GOOD if ok else BAD
-            draw.rectangle([x, y, x + thumb - 1, y + thumb - 1], outline=colour, width=3)
-            draw.text((x, y + thumb + 1), f"{dist:.0f} m" if np.isfinite(dist) else "? m", fill=colour, font=font)
+            canvas.paste(thumbnail(item, thumb, square=True), (x, y))
+            colour = (0, 0, 0) if ok is None else GOOD if ok else BAD
+            if ok is not None:
+                draw.rectangle([x, y, x + thumb - 1, y + thumb - 1], outline=colour, width=3)
+            draw.text((x, y + thumb + 1), row.caption(j), fill=colour, font=font)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)

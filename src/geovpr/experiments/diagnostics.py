@@ -89,11 +89,11 @@ def first_epoch_batches(recipe: Mapping[str, Any], source: str,
     from geovpr.train import recipe as recipes
     from geovpr.train.api import build_source_sampler, read_source
 
-    cfg = recipes.resolve_recipe(dict(recipe))
-    names = list(cfg["data"]["sources"])
-    src = cfg["data"]["sources"][source]
+    rc = recipes.resolve_recipe(dict(recipe))
+    names = [s.name for s in rc.data.sources]
+    src = rc.data.sources[names.index(source)]
     table = read_source(src, set())
-    sampler = build_source_sampler(source, table, src["sampler"], int(cfg["seed"]) + 1000 * names.index(source))
+    sampler = build_source_sampler(src, table, rc.seed + 1000 * names.index(source))
     request = sampler.descriptor_request(0)
     if request is not None:
         rows = np.asarray(request, dtype=np.int64)

@@ -162,12 +162,11 @@ class Encoded:
 
 def encode(model: torch.nn.Module, held_out: HeldOut, *, batch_size: int = 128, device: str = "cpu") -> Encoded:
     """Encode every database and query image of ``held_out`` once with ``model``."""
-    from geovpr.eval.extract import extract_descriptors
+    from geovpr.models.encode import describe_eval_set
 
-    kw = dict(batch_size=batch_size, device=device, progress=False, on_bad_image="error")
-    db = extract_descriptors(model, held_out.db_paths, desc="database", **kw).descriptors
-    qs = extract_descriptors(model, held_out.query_paths, desc="queries", **kw).descriptors
-    return Encoded(db, qs)
+    described = describe_eval_set(model, held_out, batch_size=batch_size, device=device, progress=False,
+                                  on_bad_image="error")
+    return Encoded(described.database.descriptors, described.queries.descriptors)
 
 
 @dataclass
@@ -183,9 +182,9 @@ class Score:
 def score(enc: Encoded, held_out: HeldOut, *, with_gds: bool = True) -> Score:
     """Recall@1/5/10 within 25 m, strict Recall@1 within 10 m, and the GDS report."""
     from geovpr.eval.gds import gds_report
-    from geovpr.eval.retrieval import knn
+    from geovpr.knn import exact_knn
 
-    _, pred = knn(enc.database, enc.queries, max(KS))
+    _, pred = exact_knn(enc.database, enc.queries, max(KS))
     hits: dict[str, np.ndarray] = {}
     for radius, keys in ((RADIUS_M, [(str(k), k) for k in KS]), (STRICT_RADIUS_M, [(STRICT_KEY, 1)])):
         pos = held_out.positives(radius)

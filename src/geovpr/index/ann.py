@@ -1,6 +1,6 @@
 """Approximate nearest-neighbour search with faiss (HNSW or IVF-PQ) for large databases.
 
-The faiss index only proposes candidates; :func:`geovpr.index.search.rerank`
+The faiss index only proposes candidates; :func:`geovpr.knn.rerank`
 then computes their exact distances from the stored descriptors, so reported
 distances are always exact and only the recall can suffer.
 
@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from geovpr.atomic import atomic_write
 from geovpr.errors import ConfigError, DataError
+from geovpr.knn import gather_rows
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,6 @@ def new_ann(kind: str, dim: int, train: np.ndarray | None = None) -> Any:
 
 def training_sample(blocks: Iterable[np.ndarray], total: int, seed: int = 0) -> np.ndarray:
     """Up to :data:`MAX_TRAIN` rows drawn uniformly (without replacement) from the blocks."""
-    from geovpr.index.search import gather_rows
-
     blocks = list(blocks)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(total, size=min(total, MAX_TRAIN), replace=False))
@@ -102,10 +101,8 @@ def ann_candidates(index: Any, queries: np.ndarray, n: int) -> np.ndarray:
 
 
 def save_ann(index: Any, path: Path) -> None:
-    """Write the faiss index through a temporary name and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    _faiss().write_index(index, str(tmp))
-    os.replace(tmp, path)
+    """Write the faiss index atomically (:mod:`geovpr.atomic`)."""
+    atomic_write(path, lambda tmp: _faiss().write_index(index, str(tmp)))
 
 
 def load_ann(path: Path) -> Any:

@@ -22,8 +22,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from geovpr.atomic import atomic_write
 from geovpr.errors import DataError
 from geovpr.index.store import read_json, write_json_atomic
+from geovpr.models.encode import extract_descriptors
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,7 @@ ExtractFn = Callable[..., Any]
 
 
 def extract_chunk(model: Any, paths: Sequence[str], *, batch_size: int, device: str, on_bad_image: str) -> Any:
-    """Descriptors of one chunk (see :func:`geovpr.eval.extract.extract_descriptors`)."""
-    from geovpr.eval.extract import extract_descriptors
-
+    """Descriptors of one chunk (see :func:`geovpr.models.encode.extract_descriptors`)."""
     return extract_descriptors(
         model, list(paths), batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=False
     )
@@ -75,12 +75,13 @@ def file_stamps(paths: Sequence[str]) -> np.ndarray:
 
 
 def _save_chunk(path: Path, result: Any, images: Sequence[str], stamps: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, descriptors=np.asarray(result.descriptors, dtype=np.float32), kept=np.asarray(result.kept, bool),
-                 skipped=np.asarray(list(result.skipped), dtype=str), images=np.asarray(list(images), dtype=str),
-                 stamps=stamps)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, descriptors=np.asarray(result.descriptors, dtype=np.float32),
+                     kept=np.asarray(result.kept, bool), skipped=np.asarray(list(result.skipped), dtype=str),
+                     images=np.asarray(list(images), dtype=str), stamps=stamps)
+
+    atomic_write(path, write)
 
 
 def _load_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -24,12 +24,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from geovpr.coords import Coordinates, resolve_coords
+from geovpr.data.coords import Coordinates, resolve_coords
 from geovpr.errors import ConfigError, DataError
 from geovpr.index import ann as ann_mod
 from geovpr.index.build import build_segment
 from geovpr.index.localize import DEFAULT_RADIUS_M, Estimate, confidence, estimate_position
-from geovpr.index.search import exact_knn, rerank
 from geovpr.index.store import (
     FORMAT,
     MANIFEST,
@@ -42,6 +41,9 @@ from geovpr.index.store import (
     read_manifest,
     write_json_atomic,
 )
+from geovpr.knn import exact_knn, rerank
+from geovpr.models.encode import extract_descriptors
+from geovpr.models.factory import load_model
 from geovpr.provenance import environment_record
 
 log = logging.getLogger(__name__)
@@ -283,8 +285,6 @@ class Index:
     def _check_model(self, model: Any, fingerprint: str | None = None) -> Any:
         """The model (loaded if a spec) after checking its fingerprint against the index's."""
         if isinstance(model, (str, os.PathLike)):
-            from geovpr import load_model
-
             model = load_model(model)
         fp = fingerprint or model.fingerprint()
         want = self.manifest["model"]
@@ -306,8 +306,6 @@ class Index:
         if self._model is None:
             spec = self.manifest["model"].get("spec")
             if spec:
-                from geovpr import load_model
-
                 options = self.manifest["model"].get("load_options") or {}
                 log.info("loading the index's model from %s %s", spec, options or "")
                 self.model = load_model(spec, **options)
@@ -362,8 +360,6 @@ class Index:
     def describe(self, images: Sequence[Any], *, batch_size: int = 32, device: str = "cpu",
                  on_bad_image: str = "error", progress: bool = False) -> Any:
         """Extract query descriptors with the index's model (an ``Extraction``)."""
-        from geovpr.eval.extract import extract_descriptors
-
         model = self._require_model()
         return extract_descriptors(model, list(images), batch_size=batch_size, device=device,
                                    on_bad_image=on_bad_image, progress=progress)

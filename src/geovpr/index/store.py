@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from geovpr.atomic import atomic_write, atomic_write_json
 from geovpr.errors import DataError
 
 FORMAT = "geovpr-index"
@@ -35,25 +35,17 @@ MANIFEST = "manifest.json"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to ``path`` atomically (:mod:`geovpr.atomic`)."""
+    atomic_write_json(path, data, ensure_ascii=False, indent=1)
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` through a temporary name and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-    os.replace(tmp, path)
+    """``np.save`` atomically (:mod:`geovpr.atomic`)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 def read_json(path: Path) -> Any:

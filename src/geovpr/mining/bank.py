@@ -1,7 +1,7 @@
 """DescriptorBank: one descriptor per (city, cluster) for the miners' visual graph.
 
-CliqueMining describes each cluster by **one random image** of it (reference
-§1.3); SAGE refreshes these with the current model every epoch.  The bank picks
+CliqueMining describes each cluster by **one random image** of it
+(``docs/reference-notes.md`` §1.1); SAGE refreshes these with the current model every epoch.  The bank picks
 the images (seeded), stores the cluster descriptors and remembers when they
 were set.  It never runs a model: the trainer encodes the requested rows and
 calls :meth:`DescriptorBank.set`.
@@ -14,11 +14,9 @@ import numpy as np
 
 from geovpr.errors import DataError
 from geovpr.mining.graph import CityClusters
+from geovpr.mining.seeding import Stream, epoch_rng
 
 log = logging.getLogger(__name__)
-
-#: rng stream id of the representative-image pick (see ``samplers`` for the scheme)
-STREAM_BANK = 3
 
 
 class DescriptorBank:
@@ -39,7 +37,7 @@ class DescriptorBank:
 
     def pick_rows(self, epoch: int) -> np.ndarray:
         """One uniformly chosen table row per cluster, in cluster order; deterministic in (seed, epoch)."""
-        rng = np.random.default_rng([self.seed, int(epoch), STREAM_BANK])
+        rng = epoch_rng(self.seed, epoch, Stream.BANK)
         g = self.groups
         sizes = g.cluster_sizes()
         pick = g.cluster_offsets[:-1] + np.minimum((rng.random(sizes.size) * sizes).astype(np.int64), sizes - 1)

@@ -1,12 +1,12 @@
-"""Geographic threshold graphs, city/cluster grouping and descriptor distances for the miners.
+"""Geographic threshold graphs and the city/cluster grouping of the miners.
 
+Purely geographic: descriptor distances live in :mod:`geovpr.mining.visual`.
 All functions are pure over numpy arrays.  Geographic adjacency uses the
 reference convention ``d < tau`` (strict, UTM metres, computed on squared
 distances); ``geovpr.geo.radius_neighbors`` is inclusive and is not used here.
 """
 from __future__ import annotations
 
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +17,6 @@ from scipy.spatial.distance import cdist
 
 from geovpr.errors import DataError
 from geovpr.mining.cliques import clique_through, extract_places
-
-#: anchors are drawn from a city's stream in blocks of this size (part of the
-#: definition of the random sequence: changing it changes the batches)
-ANCHOR_BLOCK = 64
-
-#: distance rows are computed in GEMM chunks of this many consecutive anchors at least / at most
-#: (scheduling only: see ``AnchorStream``)
-MIN_CHUNK = 32
-MAX_CHUNK = 512
 
 #: components larger than this are not expanded densely by ``available_places``
 _DENSE_LIMIT = 6000
@@ -105,177 +96,6 @@ def pairwise_sq(xy: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
 def geo_adjacency(xy: np.ndarray, tau: float) -> np.ndarray:
     """Dense boolean graph ``d(i, j) < tau`` (diagonal True)."""
     return pairwise_sq(np.asarray(xy, dtype=np.float64)) < tau * tau
-
-
-def descriptor_distances(block: np.ndarray, sq_norms: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Euclidean distances [q, n] from ``block[queries]`` to every row of ``block`` (float32 matmul).
-
-    ``d^2 = |a|^2 + |b|^2 - 2 a.b`` clamped at 0: one GEMM instead of the
-    reference's float64 ``cdist`` per draw.  The squared distance carries an
-    absolute rounding error of order ``k * eps32 * (|a|^2 + |b|^2)`` that depends on
-    the BLAS kernel, the thread count and the GEMM shape; near 0 the square root
-    magnifies it to ``sqrt`` of that (~1e-3 for unit vectors), so another copy of
-    the same row comes out near (not exactly) 0 -- see :func:`linear_distance_weights`.
-    A query's distance to itself is set to exactly 0 (it is 0 by definition).
-    """
-    gram = block[queries] @ block.T
-    sq = sq_norms[queries, None] + sq_norms[None, :] - 2.0 * gram
-    np.maximum(sq, 0.0, out=sq)
-    sq[np.arange(len(queries)), queries] = 0.0
-    return np.sqrt(sq, out=sq)
-
-
-def linear_distance_weights(distances: np.ndarray, anchor: int, dup_tol: float = 1e-3) -> np.ndarray:
-    """CliqueMining's similar-cluster weights ``w_j = max(d) - d_j``, 0 for ``d_j == 0``.
-
-    ``d_j <= dup_tol`` counts as 0 (float32 rounding of the matmul distance) and
-    the anchor always gets 0.  Same dtype as ``distances``.
-    """
-    w = distances.max() - distances
-    w[distances <= dup_tol] = 0.0
-    w[anchor] = 0.0
-    return w
-
-
-def successive_sample(weights: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` distinct indices, each draw ∝ the weights of the indices not drawn yet (sorted).
-
-    The algorithm of numpy's ``choice(replace=False, p=...)`` without its input
-    checks: draw the missing number i.i.d. from the weights (cumulative sum +
-    binary search), keep first occurrences (in an i.i.d. stream the sequence of
-    new values *is* successive sampling), zero what was found, repeat; every
-    round finds at least one new index.  Requires > ``count`` - 1 positive weights.
-    """
-    w = weights.astype(np.float64)
-    found: list[int] = []
-    while len(found) < count:
-        cum = np.cumsum(w)
-        draws = np.searchsorted(cum, rng.random(count - len(found)) * cum[-1], side="right")
-        for v in np.minimum(draws, w.size - 1).tolist():  # in draw order; a repeat finds its weight zeroed
-            if w[v] > 0:
-                found.append(v)
-                w[v] = 0.0
-    return np.sort(np.array(found, dtype=np.int64))
-
-
-def sample_similar(distances: np.ndarray, anchor: int, count: int, rng: np.random.Generator,
-                   dup_tol: float = 1e-3) -> np.ndarray:
-    """Up to ``count`` clusters drawn without replacement with the linear-distance weights, sorted.
-
-    Same distribution as the reference's ``choice(..., replace=False, p=w/sum(w))``
-    (:func:`successive_sample`).  With fewer than ``count`` positive weights, all
-    of them are returned (the reference raised).
-    """
-    w = linear_distance_weights(distances, anchor, dup_tol)
-    positive = int(np.count_nonzero(w))
-    if positive == 0 or count == 0:
-        return np.zeros(0, dtype=np.int64)
-    if positive <= count:
-        return np.flatnonzero(w).astype(np.int64)
-    return successive_sample(w, count, rng)
-
-
-class AnchorStream:
-    """A city's sequence of uniform anchor clusters with their descriptor-distance rows.
-
-    Anchors come from ``rng`` in blocks of :data:`ANCHOR_BLOCK` (this fixes the
-    random sequence).  Their distance rows are computed separately, one float32
-    GEMM per *chunk* of consecutive anchors; chunks only schedule work.  The
-    caller keeps :attr:`expected` at the number of anchors it still expects to
-    take from this stream, and a chunk is sized to it (clamped to
-    [:data:`MIN_CHUNK`, :data:`MAX_CHUNK`]).  A GEMM of ``m`` anchors reads the
-    city's whole descriptor block, so large ``m`` is much more efficient per row
-    than 64 on 8448-d descriptors (measured ~50 → ~90 GFLOPS on one core), while
-    an overestimate only costs unused rows (counted in :attr:`rows_computed`).
-
-    With an ``executor`` (e.g. a one-thread pool), the next chunk is computed in
-    the background while the caller works, as soon as ``expected`` exceeds the
-    rows already computed (checked at each :meth:`next` and by :meth:`prefetch`).
-    numpy releases the GIL during the GEMM, so this overlaps the products with
-    the caller's Python work on a second core.  A chunk the executor has not started
-    when it is needed is computed by the caller instead (same call, same values).
-
-    The anchors never depend on the chunking.  A row's values may differ in the
-    last bits with the GEMM shape (chunk size) and the BLAS thread count on some
-    BLAS kernels/CPUs (seen: OpenBLAS on another CPU), by at most the rounding
-    bound of :func:`descriptor_distances`; a batch can then differ only when such
-    a difference moves a sampling weight across a uniform draw.  For a given
-    machine the batches are still a deterministic function of (seed, epoch,
-    descriptors, BLAS build, thread count): chunk sizes and prefetch decisions
-    depend only on the sampling itself, never on timing (a chunk the caller
-    computes itself has the shape it was scheduled with).
-    """
-
-    def __init__(self, rng: np.random.Generator, block: np.ndarray, sq_norms: np.ndarray,
-                 executor: Executor | None = None) -> None:
-        self._rng = rng
-        self._block = block
-        self._sq = sq_norms
-        self._executor = executor
-        self._anchors = np.zeros(0, dtype=np.int64)  # all drawn so far (a multiple of ANCHOR_BLOCK)
-        self._rows = np.zeros((0, block.shape[0]), dtype=np.float32)  # rows of anchors[_start:_start + len]
-        self._start = 0
-        self._pos = 0
-        self._pending: tuple[int, Future] | None = None  # (count, rows of the chunk after the current one)
-        #: anchors the caller still expects to take, the next one included (sizes the next GEMM chunk)
-        self.expected: float = ANCHOR_BLOCK
-        #: distance rows computed or scheduled so far (>= anchors served; the excess is the unused tail)
-        self.rows_computed = 0
-
-    def _queries(self, start: int, count: int) -> np.ndarray:
-        """Anchors ``start .. start + count - 1``, drawing blocks from the rng as needed."""
-        missing = start + count - self._anchors.size
-        if missing > 0:
-            blocks = [self._rng.integers(0, self._block.shape[0], size=ANCHOR_BLOCK)
-                      for _ in range(-(-missing // ANCHOR_BLOCK))]
-            self._anchors = np.concatenate([self._anchors, *blocks])
-        return self._anchors[start : start + count]
-
-    def _chunk(self, wanted: float) -> int:
-        return int(min(max(np.ceil(wanted), MIN_CHUNK), MAX_CHUNK))
-
-    def prefetch(self) -> None:
-        """Schedule the chunk after the computed rows on the executor, if ``expected`` asks for more rows.
-
-        Called by :meth:`next` before each anchor is taken (and by the caller to
-        start the first chunk early); ``expected`` counts that anchor.
-        """
-        if self._executor is None or self._pending is not None:
-            return
-        end = self._start + self._rows.shape[0]
-        wanted = self.expected - (end - self._pos)
-        if wanted < 1:
-            return
-        count = self._chunk(wanted)
-        queries = self._queries(end, count)
-        self._pending = (count, self._executor.submit(descriptor_distances, self._block, self._sq, queries))
-        self.rows_computed += count
-
-    def _advance(self) -> None:
-        """Make the chunk after the current one current (the scheduled one, or a new one sized to ``expected``)."""
-        start = self._start + self._rows.shape[0]
-        if self._pending is not None:
-            count, future = self._pending
-            self._pending = None
-            if future.cancel():  # not started yet: compute it here rather than wait in the queue
-                rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
-            else:
-                rows = future.result()
-        else:
-            count = self._chunk(self.expected)
-            rows = descriptor_distances(self._block, self._sq, self._queries(start, count))
-            self.rows_computed += count
-        self._start, self._rows = start, rows
-
-    def next(self) -> tuple[int, np.ndarray]:
-        """The next anchor (local cluster index) and its distances to all clusters of the city."""
-        i = self._pos - self._start
-        if i == self._rows.shape[0]:
-            self._advance()
-            i = 0
-        self.prefetch()
-        self._pos += 1
-        return int(self._anchors[self._pos - 1]), self._rows[i]
 
 
 def _strict_pairs(xy: np.ndarray, tau: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """RandomPlaces: the GSV-Cities batch sampler (P places x K images, in-city shuffling).
 
-Reference behaviour (reference-spec §2.2): places with fewer than
+Reference behaviour (``docs/reference-notes.md`` §2): places with fewer than
 ``min_img_per_place`` images are dropped; the places of each city are shuffled
 *inside the city* and the batches are taken sequentially over the city-grouped
 order (DataLoader ``shuffle=False``), so a batch holds places of one city except
@@ -13,15 +13,43 @@ as the reference).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
+from geovpr import checks
 from geovpr.errors import ConfigError, DataError
+from geovpr.mining.seeding import Stream, epoch_rng
 
 log = logging.getLogger(__name__)
 
-#: rng stream id (``np.random.default_rng([seed, epoch, STREAM_RANDOM, pass])``)
-STREAM_RANDOM = 4
+
+@dataclass(frozen=True)
+class RandomPlacesConfig:
+    """Settings of :class:`RandomPlaces` (see its docstring)."""
+
+    places_per_batch: int = 30
+    images_per_place: int = 4
+    min_img_per_place: int = 4
+    seed: int = 0
+    batches_per_epoch: int | None = None
+    shuffle_all: bool = False
+    drop_last: bool = False
+
+    def checked(self, name: str = "random_places") -> "RandomPlacesConfig":
+        """This config with every value type- and range-checked (one-line :class:`ConfigError` naming the key)."""
+        k = checks.integer(f"{name}: images_per_place", self.images_per_place, low=1)
+        min_img = checks.integer(f"{name}: min_img_per_place", self.min_img_per_place, low=1)
+        if k > min_img:
+            raise ConfigError(f"{name}: images_per_place ({k}) must be <= min_img_per_place ({min_img})")
+        return RandomPlacesConfig(
+            places_per_batch=checks.integer(f"{name}: places_per_batch", self.places_per_batch, low=1),
+            images_per_place=k, min_img_per_place=min_img, seed=checks.integer(f"{name}: seed", self.seed),
+            batches_per_epoch=None if self.batches_per_epoch is None else
+            checks.integer(f"{name}: batches_per_epoch", self.batches_per_epoch, low=0),
+            shuffle_all=checks.boolean(f"{name}: shuffle_all", self.shuffle_all),
+            drop_last=checks.boolean(f"{name}: drop_last", self.drop_last),
+        )
 
 
 class RandomPlaces:
@@ -46,23 +74,19 @@ class RandomPlaces:
         shuffle_all: bool = False,
         drop_last: bool = False,
     ) -> None:
-        if places_per_batch < 1 or images_per_place < 1:
-            raise ConfigError(f"{self.name}: places_per_batch and images_per_place must be >= 1")
-        if images_per_place > min_img_per_place:
-            raise ConfigError(
-                f"{self.name}: images_per_place ({images_per_place}) must be <= min_img_per_place ({min_img_per_place})"
-            )
-        if batches_per_epoch is not None and batches_per_epoch < 0:
-            raise ConfigError(f"{self.name}: batches_per_epoch must be >= 0 or None, got {batches_per_epoch}")
+        cfg = self.config = RandomPlacesConfig(places_per_batch, images_per_place, min_img_per_place, seed,
+                                               batches_per_epoch, shuffle_all, drop_last).checked(self.name)
+        places_per_batch, images_per_place, min_img_per_place = (cfg.places_per_batch, cfg.images_per_place,
+                                                                 cfg.min_img_per_place)
         place_ids = np.asarray(place_ids, dtype=np.int64)
         cities = np.asarray(cities).astype(str)
         if place_ids.shape != cities.shape:
             raise DataError(f"{self.name}: place_ids ({place_ids.shape}) and cities ({cities.shape}) differ in length")
-        self.P, self.K = int(places_per_batch), int(images_per_place)
-        self.seed = int(seed)
-        self.batches_per_epoch = batches_per_epoch
-        self.shuffle_all = bool(shuffle_all)
-        self.drop_last = bool(drop_last)
+        self.P, self.K = places_per_batch, images_per_place
+        self.seed = cfg.seed
+        self.batches_per_epoch = cfg.batches_per_epoch
+        self.shuffle_all = cfg.shuffle_all
+        self.drop_last = cfg.drop_last
         names, city_idx = np.unique(cities, return_inverse=True)
         order = np.lexsort((np.arange(place_ids.size), place_ids, city_idx))
         key_city, key_place = city_idx[order], place_ids[order]
@@ -126,7 +150,7 @@ class RandomPlaces:
         batches: list[np.ndarray] = []
         passes = 0
         while len(batches) < wanted:
-            rng = np.random.default_rng([self.seed, int(epoch), STREAM_RANDOM, passes])
+            rng = epoch_rng(self.seed, epoch, Stream.RANDOM_PLACES, passes)
             order = self.place_order(rng)
             rows = self._images(order, rng)
             for lo in range(0, order.size, self.P):

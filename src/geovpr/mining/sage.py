@@ -1,7 +1,7 @@
 """SAGE (Chen et al., ICLR 2026): online geo-visual graph + Greedy Weighted Sampling (GWS).
 
 SAGE's training code was never released; this follows the third-party notes in
-papers.md §B.5/§B.6 and the two readings of §C.2.  **Neither reading is
+``docs/reference-notes.md`` §3.1/§3.2 and the two readings of §3.3.  **Neither reading is
 confirmed by the authors.**
 
 Online graph: the cluster descriptors (one image per cluster) are re-requested
@@ -24,7 +24,7 @@ images of one cluster share a descriptor) GWS reduces to CliqueMining's random
 choice.  If expansion from the best seed cannot reach ``k`` (pruned edges), the
 next-best seeds are tried.
 
-``gws_level="image"`` (recommended default, §C.2): in each draw, take a maximum
+``gws_level="image"`` (recommended default, §3.3): in each draw, take a maximum
 clique of the remaining image graph (it has >= ``min_clique`` = N nodes when any
 such clique exists; otherwise it is the largest clique >= K -- counted as
 ``small_clique_fallback``; the notes say "the first clique with >= N nodes" --
@@ -47,12 +47,17 @@ makes the draw's place set CliqueMining's, only ordered by GWS).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from geovpr import checks
 from geovpr.errors import ConfigError
-from geovpr.mining.cliquemining import CliqueMining
+from geovpr.mining.city_draws import CityDrawSampler, Draw, DrawConfig, MiningData
 from geovpr.mining.cliques import components_bits, extract_places, k_core, mask_to_bits, max_clique_bits, to_bitsets
-from geovpr.mining.graph import AnchorStream, pairwise_sq
+from geovpr.mining.graph import pairwise_sq
+from geovpr.mining.visual import descriptor_pdist
 
 
 def affinity(d_geo: np.ndarray, d_vis: np.ndarray) -> np.ndarray:
@@ -106,152 +111,179 @@ def greedy_weighted_clique(W: np.ndarray, k: int, adjacency: np.ndarray | None =
     return np.array(best, dtype=np.int64)
 
 
-def descriptor_pdist(desc: np.ndarray) -> np.ndarray:
-    """Pairwise Euclidean distances of a small descriptor set (float32 Gram, float64 result)."""
-    desc = np.asarray(desc, dtype=np.float32)
-    sq = np.einsum("ij,ij->i", desc, desc).astype(np.float64)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (desc @ desc.T).astype(np.float64)
-    np.maximum(d2, 0.0, out=d2)
-    np.fill_diagonal(d2, 0.0)
-    return np.sqrt(d2)
+@dataclass(frozen=True)
+class SageConfig:
+    """SAGE's place-picking settings (the city-draw settings are a :class:`DrawConfig`; ``tau1`` is its ``tau``).
 
-
-class SageSampler(CliqueMining):
-    """SAGE batch sampler (see module docstring); CliqueMining's city draws with GWS place choice.
-
-    Extra args: ``tau1`` (geographic threshold, m), ``tau2`` (affinity threshold
-    or None), ``min_clique`` (N, image level), ``gws_level`` ("image" | "place"),
-    ``gws_places`` (k places per GWS group at place level), ``groups_per_draw``
-    (GWS groups per city draw at place level; None = all).  ``stats`` adds
-    ``small_clique_fallback`` and ``gws_failed``.
+    ``tau2``: affinity threshold (None keeps every edge); ``min_clique``: N, the
+    clique size image-level GWS works on; ``gws_level``: "image" | "place";
+    ``gws_places``: k places per GWS group at place level; ``groups_per_draw``:
+    GWS groups per city draw at place level (None = until the candidates run out).
     """
+
+    tau2: float | None = None
+    min_clique: int = 10
+    gws_level: str = "image"
+    gws_places: int = 4
+    groups_per_draw: int | None = 1
+
+    def checked(self, images_per_place: int) -> "SageConfig":
+        """This config with every value type- and range-checked (a one-line :class:`ConfigError`
+        ``"sage: <key> must be ..."`` otherwise) and integral values as ``int``."""
+        level = checks.text("sage: gws_level", self.gws_level, choices=("image", "place"))
+        min_clique = checks.integer("sage: min_clique", self.min_clique)
+        if min_clique < images_per_place:
+            raise ConfigError(f"sage: min_clique ({min_clique}) must be >= images_per_place ({images_per_place})")
+        return SageConfig(
+            tau2=None if self.tau2 is None else checks.number("sage: tau2", self.tau2),
+            min_clique=min_clique, gws_level=level,
+            gws_places=checks.integer("sage: gws_places", self.gws_places, low=1),
+            groups_per_draw=None if self.groups_per_draw is None else
+            checks.integer("sage: groups_per_draw", self.groups_per_draw, low=1),
+        )
+
+    def kept(self, W: np.ndarray) -> np.ndarray | None:
+        """Edges kept by ``tau2`` (None: all)."""
+        return None if self.tau2 is None else W > self.tau2
+
+
+class _Gws:
+    """Shared counters of the two GWS pickers."""
 
     name = "sage"
 
-    def __init__(self, utm: np.ndarray, cities: np.ndarray, clusters: np.ndarray, *, places_per_batch: int = 30,
-                 images_per_place: int = 4, similar_clusters: int = 15, tau1: float = 25.0,
-                 tau2: float | None = None, min_clique: int = 10, gws_level: str = "image", gws_places: int = 4,
-                 batches_per_epoch: int = 2000, seed: int = 0, refresh_every: int = 1,
-                 city_weights: str = "clusters", max_draws_per_batch: int = 1000, dup_tol: float = 1e-3,
-                 blas_threads: int | None = None, groups_per_draw: int | None = 1,
-                 prefetch: bool = False) -> None:
-        if gws_level not in ("image", "place"):
-            raise ConfigError(f"sage: gws_level must be 'image' or 'place', got {gws_level!r}")
-        if min_clique < images_per_place:
-            raise ConfigError(f"sage: min_clique ({min_clique}) must be >= images_per_place ({images_per_place})")
-        if gws_places < 1:
-            raise ConfigError(f"sage: gws_places must be >= 1, got {gws_places}")
-        self.tau2 = None if tau2 is None else float(tau2)
-        self.min_clique = int(min_clique)
-        self.gws_level = gws_level
-        self.gws_places = int(gws_places)
-        if groups_per_draw is not None and groups_per_draw < 1:
-            raise ConfigError(f"sage: groups_per_draw must be >= 1 or None, got {groups_per_draw}")
-        self.groups_per_draw = groups_per_draw
-        super().__init__(utm, cities, clusters, places_per_batch=places_per_batch, images_per_place=images_per_place,
-                         similar_clusters=similar_clusters, tau=tau1, batches_per_epoch=batches_per_epoch, seed=seed,
-                         refresh_every=refresh_every, city_weights=city_weights,
-                         max_draws_per_batch=max_draws_per_batch, dup_tol=dup_tol, blas_threads=blas_threads,
-                         prefetch=prefetch)
-        self._counts = {"small_clique_fallback": 0, "gws_failed": 0}
+    def __init__(self, config: SageConfig) -> None:
+        self.config = config
+        self.counts: dict[str, int] = {}
+        self.reset()
 
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        self._counts = {"small_clique_fallback": 0, "gws_failed": 0}
-        batches = super().epoch_batches(epoch)
-        self.stats.update(self._counts)
-        return batches
+    def reset(self) -> None:
+        self.counts = {"small_clique_fallback": 0, "gws_failed": 0}
 
-    def _kept(self, W: np.ndarray) -> np.ndarray | None:
-        return None if self.tau2 is None else W > self.tau2
 
-    def _draw(self, city: int, stream: AnchorStream, rng: np.random.Generator, need: int,
-              exclude: np.ndarray | None) -> list[np.ndarray]:
-        rows = self._candidate_rows(city, stream, rng)
-        adjacency, alive = self._graph(rows, exclude)
-        if self.gws_level == "place":
-            return self._draw_places(rows, adjacency, alive, rng, need)
-        return self._draw_images(rows, adjacency, alive, rng, need)
+class GwsImages(_Gws):
+    """Image-level GWS: per place, GWS over a maximum clique of the remaining image graph.
 
-    def _draw_images(self, rows: np.ndarray, adjacency: np.ndarray, alive: np.ndarray,
-                     rng: np.random.Generator, need: int) -> list[np.ndarray]:
-        """Image-level GWS: per place, GWS over a maximum clique of the remaining image graph.
+    Maximum cliques are kept per connected component and recomputed only for
+    the component a place was taken from (its neighbours all lie in it).  Ties
+    between components go to the clique with the lowest node.
+    """
 
-        Maximum cliques are kept per connected component and recomputed only for
-        the component a place was taken from (its neighbours all lie in it).  Ties
-        between components go to the clique with the lowest node.
-        """
-        adj = to_bitsets(adjacency)
-        alive_bits = mask_to_bits(k_core(adjacency, alive, self.K))
+    def pick(self, data: MiningData, draw: Draw, rng: np.random.Generator, need: int) -> list[np.ndarray]:
+        k, rows = data.images_per_place, draw.rows
+        adj = to_bitsets(draw.adjacency)
+        alive_bits = mask_to_bits(k_core(draw.adjacency, draw.alive, k))
         best = {}
         for comp in components_bits(adj, alive_bits):
             clique = max_clique_bits(adj, comp)
-            if len(clique) >= self.K:
+            if len(clique) >= k:
                 best[comp] = clique
         places: list[np.ndarray] = []
         while len(places) < need and best:
             comp, clique = max(best.items(), key=lambda kv: (len(kv[1]), -kv[1][0]))
-            if len(clique) < self.min_clique:
-                self._counts["small_clique_fallback"] += 1
-            nodes = np.array(clique, dtype=np.int64)
-            clusters = self.groups.cluster_of_row[rows[nodes]]
-            if (clusters == clusters[0]).all() and (self.tau2 is None or self.tau2 < 0):
-                # one cluster descriptor: W == 0 everywhere, GWS with random ties = a uniform K-subset
-                pick = rng.permutation(nodes.size)[: self.K]
-            else:
-                W = self._image_affinity(rows[nodes])
-                pick = greedy_weighted_clique(W, self.K, self._kept(W), rng)
+            pick = self._choose(data, rows, np.array(clique, dtype=np.int64), rng)
             removed = 0
-            if pick.size < self.K:
-                self._counts["gws_failed"] += 1
+            if pick is None:
+                self.counts["gws_failed"] += 1
                 for v in clique:
                     removed |= 1 << v
             else:
-                chosen = np.sort(nodes[pick])
-                places.append(rows[chosen])
-                for v in chosen.tolist():
+                places.append(rows[pick])
+                for v in pick.tolist():
                     removed |= adj[v]
             del best[comp]
             for sub in components_bits(adj, comp & ~removed):
                 clique = max_clique_bits(adj, sub)
-                if len(clique) >= self.K:
+                if len(clique) >= k:
                     best[sub] = clique
         return places
 
-    def _image_affinity(self, rows: np.ndarray) -> np.ndarray:
-        """W over images: -d_geo * d_vis, d_vis from the images' cluster descriptors (unique clusters only)."""
-        d_geo = np.sqrt(pairwise_sq(self.utm[rows]))
-        uniq, inv = np.unique(self.groups.cluster_of_row[rows], return_inverse=True)
-        if uniq.size == 1:
-            return affinity(d_geo, np.zeros_like(d_geo))
-        d_vis = descriptor_pdist(self.bank.descriptors[uniq])[np.ix_(inv, inv)]
-        return affinity(d_geo, d_vis)
+    def _choose(self, data: MiningData, rows: np.ndarray, nodes: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray | None:
+        """The K nodes (sorted) GWS picks from a clique's ``nodes``, or None when it cannot reach K."""
+        k, tau2 = data.images_per_place, self.config.tau2
+        if nodes.size < self.config.min_clique:
+            self.counts["small_clique_fallback"] += 1
+        clusters = data.groups.cluster_of_row[rows[nodes]]
+        if (clusters == clusters[0]).all() and (tau2 is None or tau2 < 0):
+            # one cluster descriptor: W == 0 everywhere, GWS with random ties = a uniform K-subset
+            pick = rng.permutation(nodes.size)[:k]
+        else:
+            W = image_affinity(data, rows[nodes])
+            pick = greedy_weighted_clique(W, k, self.config.kept(W), rng)
+        return None if pick.size < k else np.sort(nodes[pick])
 
-    def _draw_places(self, rows: np.ndarray, adjacency: np.ndarray, alive: np.ndarray,
-                     rng: np.random.Generator, need: int) -> list[np.ndarray]:
-        keys = rng.random(rows.size)
-        cands = [rows[p] for p in extract_places(adjacency, self.K, keys, rows.size, alive)]
+
+def image_affinity(data: MiningData, rows: np.ndarray) -> np.ndarray:
+    """W over images: -d_geo * d_vis, d_vis from the images' cluster descriptors (unique clusters only)."""
+    d_geo = np.sqrt(pairwise_sq(data.utm[rows]))
+    uniq, inv = np.unique(data.groups.cluster_of_row[rows], return_inverse=True)
+    if uniq.size == 1:
+        return affinity(d_geo, np.zeros_like(d_geo))
+    d_vis = descriptor_pdist(data.bank.descriptors[uniq])[np.ix_(inv, inv)]
+    return affinity(d_geo, d_vis)
+
+
+class GwsPlaces(_Gws):
+    """Place-level GWS: CliqueMining's candidate places of a draw, then GWS groups of ``gws_places`` of them."""
+
+    def pick(self, data: MiningData, draw: Draw, rng: np.random.Generator, need: int) -> list[np.ndarray]:
+        keys = rng.random(draw.rows.size)
+        cands = [draw.rows[p] for p in extract_places(draw.adjacency, data.images_per_place, keys, draw.rows.size,
+                                                      draw.alive)]
         if not cands:
             return []
-        stacked = np.stack(cands)
-        centroids = self.utm[stacked].mean(axis=1)
-        clusters = self.groups.cluster_of_row[stacked]
-        if (clusters == clusters[:, :1]).all():  # each place inside one cluster: no K x D gather
-            place_desc = self.bank.descriptors[clusters[:, 0]]
-        else:
-            place_desc = self.bank.descriptors[clusters].mean(axis=1)
-        W = affinity(np.sqrt(pairwise_sq(centroids)), descriptor_pdist(place_desc))
-        kept = self._kept(W)
+        W = place_affinity(data, np.stack(cands))
+        kept = self.config.kept(W)
         left = np.ones(len(cands), dtype=bool)
         out: list[np.ndarray] = []
-        groups = 0
-        while len(out) < need and left.any() and (self.groups_per_draw is None or groups < self.groups_per_draw):
+        groups, limit = 0, self.config.groups_per_draw
+        while len(out) < need and left.any() and (limit is None or groups < limit):
             idx = np.flatnonzero(left)
             sub_kept = None if kept is None else kept[np.ix_(idx, idx)]
-            pick = greedy_weighted_clique(W[np.ix_(idx, idx)], min(self.gws_places, need - len(out)), sub_kept, rng)
+            pick = greedy_weighted_clique(W[np.ix_(idx, idx)], min(self.config.gws_places, need - len(out)),
+                                          sub_kept, rng)
             if pick.size == 0:
-                self._counts["gws_failed"] += 1
+                self.counts["gws_failed"] += 1
                 break
             out.extend(cands[i] for i in idx[pick])
             left[idx[pick]] = False
             groups += 1
         return out
+
+
+def place_affinity(data: MiningData, places: np.ndarray) -> np.ndarray:
+    """W over places [n, K]: centroid distances x distances of the places' mean cluster descriptors."""
+    centroids = data.utm[places].mean(axis=1)
+    clusters = data.groups.cluster_of_row[places]
+    if (clusters == clusters[:, :1]).all():  # each place inside one cluster: no K x D gather
+        place_desc = data.bank.descriptors[clusters[:, 0]]
+    else:
+        place_desc = data.bank.descriptors[clusters].mean(axis=1)
+    return affinity(np.sqrt(pairwise_sq(centroids)), descriptor_pdist(place_desc))
+
+
+def sage_configs(*, tau1: float = 25.0, tau2: float | None = None, min_clique: int = 10, gws_level: str = "image",
+                 gws_places: int = 4, groups_per_draw: int | None = 1, refresh_every: int = 1,
+                 **draw: Any) -> tuple[DrawConfig, SageConfig]:
+    """The checked configs of a SAGE sampler; ``draw``: the other fields of :class:`DrawConfig`.
+
+    Descriptors are refreshed every epoch by default; ``tau1`` is the loop's ``tau``.
+    """
+    draw_config = DrawConfig(tau=tau1, refresh_every=refresh_every, **draw).checked("sage")
+    config = SageConfig(tau2=tau2, min_clique=min_clique, gws_level=gws_level, gws_places=gws_places,
+                        groups_per_draw=groups_per_draw).checked(draw_config.images_per_place)
+    return draw_config, config
+
+
+def sage_sampler(utm: np.ndarray, cities: np.ndarray, clusters: np.ndarray, **options: Any) -> CityDrawSampler:
+    """A SAGE sampler (module docstring): the city-draw loop with GWS at image or place level.
+
+    ``options``: the keyword arguments of :func:`sage_configs`.
+    """
+    draw_config, config = sage_configs(**options)
+    picker = GwsImages(config) if config.gws_level == "image" else GwsPlaces(config)
+    return CityDrawSampler(utm, cities, clusters, draw_config, picker)
+
+
+__all__ = ["GwsImages", "GwsPlaces", "SageConfig", "affinity", "greedy_weighted_clique", "sage_configs", "sage_sampler"]

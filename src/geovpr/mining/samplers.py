@@ -5,31 +5,39 @@ GLOBAL batches of the epoch, table rows, place-major; label of a place = its
 position in the batch), ``descriptor_request(epoch) -> rows | None``,
 ``set_descriptors(rows, descriptors)`` and ``stats: dict[str, int]``.
 
-Seeding: all randomness of epoch ``e`` comes from
-``np.random.default_rng([seed, e, stream, ...])`` with fixed stream ids per
-purpose (1 batch composition, 2 per-city anchors, 3 representative images,
-4 RandomPlaces).  Batches therefore depend only on (seed, epoch, descriptors):
-every rank and worker calls ``epoch_batches(e)`` itself and takes its share of
-the same global list (e.g. rank r of R takes ``batches[r::R]``) -- there are no
-per-worker seeds to derive.
+Seeding: all randomness of epoch ``e`` comes from the streams of
+:mod:`geovpr.mining.seeding`, so batches depend only on (seed, epoch,
+descriptors): every rank and worker calls ``epoch_batches(e)`` itself and takes
+its share of the same global list (e.g. rank r of R takes ``batches[r::R]``).
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from geovpr.errors import ConfigError
-from geovpr.mining.cliquemining import CliqueMining
-from geovpr.mining.random_places import RandomPlaces
-from geovpr.mining.sage import SageSampler
+from geovpr.mining.city_draws import CityDrawSampler, DrawConfig
+from geovpr.mining.cliquemining import cliquemining_sampler
+from geovpr.mining.random_places import RandomPlaces, RandomPlacesConfig
+from geovpr.mining.sage import sage_configs, sage_sampler
+from geovpr.registry import Registry
 
 
 class BatchSampler(Protocol):
-    """The interface every sampler implements."""
+    """The interface every sampler implements.
+
+    ``P`` places of ``K`` images per batch; ``batches_per_epoch`` is the number of
+    batches ``epoch_batches`` returns, or None for one pass over the data
+    (RandomPlaces; the last batch of a pass may then be short).
+    """
 
     name: str
     stats: dict[str, int]
+    P: int
+    K: int
+    batches_per_epoch: int | None
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]: ...
 
@@ -52,6 +60,18 @@ class RowSubset:
     def stats(self) -> dict[str, int]:
         return self.sampler.stats
 
+    @property
+    def P(self) -> int:
+        return self.sampler.P
+
+    @property
+    def K(self) -> int:
+        return self.sampler.K
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        return self.sampler.batches_per_epoch
+
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         return [self.rows[b] for b in self.sampler.epoch_batches(epoch)]
 
@@ -66,7 +86,7 @@ class RowSubset:
 
 
 class MixedSampler:
-    """Several samplers per step, e.g. GSV-Cities places + CliqueMining places (reference §1.6).
+    """Several samplers per step, e.g. GSV-Cities places + CliqueMining places (``docs/reference-notes.md`` §1.3).
 
     ``epoch_steps(epoch)`` returns, per training step, one batch per sub-sampler
     (each keeps its own ``epoch_batches`` and P); the trainer computes the loss
@@ -121,8 +141,32 @@ class MixedSampler:
         self._requests = [None] * len(self.samplers)
 
 
-_NAMES = {"random_places": "random_places", "random": "random_places", "gsv": "random_places",
-          "gsv_cities": "random_places", "cliquemining": "cliquemining", "clique": "cliquemining", "sage": "sage"}
+@dataclass(frozen=True)
+class SamplerKind:
+    """A registered sampler: ``build(table, **options)`` over an ImageTable's columns, and
+    ``check(**options)``, which type- and range-checks the options without any data."""
+
+    build: Callable[..., BatchSampler]
+    check: Callable[..., Any]
+
+
+SAMPLERS: Registry[SamplerKind] = Registry("sampler", fold_case=True)
+SAMPLERS.add("random_places", SamplerKind(lambda t, **cfg: RandomPlaces(t.place_ids, t.cities, **cfg),
+                                          lambda **cfg: RandomPlacesConfig(**cfg).checked()),
+             aliases=("random", "gsv", "gsv_cities"))
+SAMPLERS.add("cliquemining", SamplerKind(lambda t, **cfg: cliquemining_sampler(t.utm, t.cities, t.clusters, **cfg),
+                                         lambda **cfg: DrawConfig(**cfg).checked("cliquemining")),
+             aliases=("clique",))
+SAMPLERS.add("sage", SamplerKind(lambda t, **cfg: sage_sampler(t.utm, t.cities, t.clusters, **cfg), sage_configs))
+
+
+def check_sampler_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise a one-line :class:`ConfigError` for an unknown sampler, option, or a bad option value."""
+    kind = SAMPLERS.canonical(name)
+    try:
+        SAMPLERS.get(kind).check(**options)
+    except TypeError as err:
+        raise ConfigError(f"sampler {kind}: {err}") from None
 
 
 def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cfg: Any) -> BatchSampler:
@@ -133,17 +177,10 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
     ``rows`` restricts the sampler to those table rows (e.g. the MSLS part of a
     concatenated table); batches and requests are still full-table row indices.
     """
-    kind = _NAMES.get(str(name).lower())
-    if kind is None:
-        raise ConfigError(f"unknown sampler {name!r}; expected one of {sorted(set(_NAMES))}")
+    kind = SAMPLERS.canonical(name)
     sub = table if rows is None else table.subset(np.asarray(rows))
     try:
-        if kind == "random_places":
-            sampler: BatchSampler = RandomPlaces(sub.place_ids, sub.cities, **cfg)
-        elif kind == "cliquemining":
-            sampler = CliqueMining(sub.utm, sub.cities, sub.clusters, **cfg)
-        else:
-            sampler = SageSampler(sub.utm, sub.cities, sub.clusters, **cfg)
+        sampler = SAMPLERS.get(kind).build(sub, **cfg)
     except TypeError as err:
         raise ConfigError(f"sampler {kind}: {err}") from err
     if rows is None:
@@ -153,5 +190,5 @@ def build_sampler(name: str, table: Any, *, rows: np.ndarray | None = None, **cf
     return RowSubset(sampler, rows, len(table))
 
 
-__all__ = ["BatchSampler", "CliqueMining", "MixedSampler", "RandomPlaces", "RowSubset", "SageSampler",
-           "build_sampler"]
+__all__ = ["SAMPLERS", "BatchSampler", "CityDrawSampler", "MixedSampler", "RandomPlaces", "RowSubset",
+           "SamplerKind", "build_sampler", "check_sampler_options", "cliquemining_sampler", "sage_sampler"]

@@ -5,7 +5,9 @@
 * Foreign files (official DINOv2 ``.pth``, CliqueMining/SALAD Lightning ``.ckpt`` or plain
   state dicts, SAGE ``.pth`` with ``model_state_dict``) are read with
   ``torch.load(weights_only=True, map_location="cpu")`` only; their architecture is inferred
-  from key names and shapes (:func:`infer_config`).
+  from key names and shapes in :mod:`geovpr.models.foreign`.
+* The official DINOv2 weights are found in the torch-hub cache (never downloaded) and loaded
+  strictly (:func:`load_official_weights`).
 * Loading is always strict: missing, unexpected or mis-shaped keys raise
   :class:`~geovpr.errors.CheckpointError` listing them.
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import pathlib
 import pickle
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from geovpr.errors import CheckpointError
+from geovpr.models.dinov2 import variant_name
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def unwrap_state_dict(obj: Any, *, source: str = "checkpoint") -> dict[str, Tens
                               f"optionally under one of {list(WRAPPER_KEYS)})")
     bad = [k for k, v in obj.items() if not isinstance(v, Tensor)]
     if bad:
-        raise CheckpointError(f"{source}: entries that are not tensors: {_short(bad)}")
+        raise CheckpointError(f"{source}: entries that are not tensors: {short_list(bad)}")
     return strip_prefix(dict(obj), "module.")
 
 
@@ -101,7 +103,7 @@ def strip_prefix(sd: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 
 # ----------------------------------------------------------------------------- strict loading
-def _short(items: list[str], limit: int = 12) -> str:
+def short_list(items: list[str], limit: int = 12) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")
 
@@ -122,11 +124,11 @@ def load_strict(module: nn.Module, sd: Mapping[str, Tensor], *, source: str = "c
     )
     problems = []
     if missing:
-        problems.append(f"missing keys: {_short(missing)}")
+        problems.append(f"missing keys: {short_list(missing)}")
     if unexpected:
-        problems.append(f"unexpected keys: {_short(unexpected)}")
+        problems.append(f"unexpected keys: {short_list(unexpected)}")
     if shapes:
-        problems.append(f"shape mismatches: {_short(shapes)}")
+        problems.append(f"shape mismatches: {short_list(shapes)}")
     if problems:
         raise CheckpointError(f"{source} does not match the model — " + "; ".join(problems))
     if assign:
@@ -194,150 +196,45 @@ def read_own_config(path: Path) -> dict[str, Any]:
     return doc
 
 
-# ----------------------------------------------------------------------------- architecture inference
-def _block_indices(sd: Mapping[str, Tensor], prefix: str) -> list[int]:
-    pat = re.compile(re.escape(prefix) + r"(\d+)\.")
-    return sorted({int(m.group(1)) for k in sd if (m := pat.match(k))})
+# ----------------------------------------------------------------------------- official DINOv2 weights
+def torch_hub_dir() -> Path:
+    """``$TORCH_HOME/hub`` with torch's defaults (``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``)."""
+    home = os.environ.get("TORCH_HOME")
+    if not home:
+        home = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    return Path(home) / "hub"
 
 
-def infer_vit_config(sd: Mapping[str, Tensor], prefix: str) -> dict[str, Any]:
-    """ViT dims from official DINOv2 keys under ``prefix`` (``""`` or ``"backbone.model."``)."""
-    try:
-        pos = sd[prefix + "pos_embed"]
-        patch_w = sd[prefix + "patch_embed.proj.weight"]
-    except KeyError as exc:
-        raise CheckpointError(f"not a DINOv2 state dict: key {exc} is missing") from exc
-    dim = int(pos.shape[-1])
-    depth = len(_block_indices(sd, prefix + "blocks."))
-    regs = sd.get(prefix + "register_tokens")
-    swiglu = (prefix + "blocks.0.mlp.w12.weight") in sd
-    fc1 = sd.get(prefix + "blocks.0.mlp.fc1.weight")
-    from geovpr.models.dinov2 import HEADS_BY_WIDTH
-
-    grid = int(math.isqrt(int(pos.shape[1]) - 1))
-    num_regs = int(regs.shape[1]) if regs is not None else 0
-    return {
-        "embed_dim": dim,
-        "depth": depth,
-        "num_heads": HEADS_BY_WIDTH.get(dim),
-        "mlp_ratio": float(fc1.shape[0]) / dim if fc1 is not None else 4.0,
-        "patch_size": int(patch_w.shape[-1]),
-        "img_size": grid * int(patch_w.shape[-1]),
-        "num_register_tokens": num_regs,
-        "ffn_layer": "swiglu" if swiglu else "mlp",
-        "interpolate_offset": 0.0 if num_regs else 0.1,
-        "interpolate_antialias": bool(num_regs),
-    }
+def official_weights_path(vit: nn.Module) -> Path:
+    """Where torch.hub caches the official weights of this architecture."""
+    variant = variant_name(vit.embed_dim)
+    if variant is None:
+        raise CheckpointError(f"no official DINOv2 weights exist for embed_dim {vit.embed_dim}")
+    reg = f"_reg{vit.num_register_tokens}" if vit.num_register_tokens else ""
+    return torch_hub_dir() / "checkpoints" / f"dinov2_{variant}{reg}_pretrain.pth"
 
 
-def _conv_mlp_dims(sd: Mapping[str, Tensor], prefix: str) -> tuple[int, int, int]:
-    """(in, hidden, out) of a ``.0`` conv/linear → ``.3`` conv MLP."""
-    w0, w3 = sd[prefix + ".0.weight"], sd[prefix + ".3.weight"]
-    return int(w0.shape[1]), int(w0.shape[0]), int(w3.shape[0])
+def resolve_official_weights(vit: nn.Module, weights: str | os.PathLike | None = None) -> Path:
+    """Path of the official weights: ``weights`` itself, or the torch-hub cache file for
+    ``None``/``"hub"``. A missing file raises :class:`CheckpointError` saying where to put it."""
+    if weights is None or str(weights) == "hub":
+        path = official_weights_path(vit)
+        if not path.is_file():
+            raise CheckpointError(
+                f"official DINOv2 weights not found at {path}; download {path.name} from "
+                f"https://dl.fbaipublicfiles.com/dinov2/ and put it there (or set TORCH_HOME), "
+                f"or pass the file path explicitly"
+            )
+        return path
+    path = Path(weights)
+    if not path.is_file():
+        raise CheckpointError(f"DINOv2 weights file not found: {path}")
+    return path
 
 
-def infer_aggregator_config(sd: Mapping[str, Tensor], prefix: str = "aggregator.") -> dict[str, Any]:
-    """Aggregator name and dims from its keys (SALAD: ``dust_bin``; SoftP: ``soft_weighting``; GeM: ``p``)."""
-    keys = {k[len(prefix):] for k in sd if k.startswith(prefix)}
-    if not keys:
-        raise CheckpointError("checkpoint has no aggregator.* keys")
-    if keys == {"p"}:
-        return {"name": "gem", "p": float(sd[prefix + "p"].reshape(-1)[0])}
-    try:
-        channels, hidden, clusters = _conv_mlp_dims(sd, prefix + "score")
-        cluster_dim = int(sd[prefix + "cluster_features.3.weight"].shape[0])
-        token_dim = int(sd[prefix + "token_features.2.weight"].shape[0])
-    except KeyError as exc:
-        raise CheckpointError(f"unrecognised aggregator: key {exc} is missing") from exc
-    cfg: dict[str, Any] = {"num_channels": channels, "num_clusters": clusters, "cluster_dim": cluster_dim,
-                           "token_dim": token_dim, "hidden_dim": hidden}
-    if "dust_bin" in keys:
-        return {"name": "salad", **cfg}
-    if any(k.startswith("soft_weighting.") for k in keys):
-        cfg["weighting_hidden_dim"] = int(sd[prefix + "soft_weighting.predictor.0.weight"].shape[0])
-        if prefix + "single_branch.0.weight" in sd:
-            _, mid, feat = _conv_mlp_dims(sd, prefix + "single_branch")
-            cfg["singlebranch_mid_dim"], cfg["singlebranch_feature_dim"] = mid, feat
-        return {"name": "softp", **cfg}
-    raise CheckpointError(f"unrecognised aggregator keys: {_short(sorted(keys))}")
-
-
-def infer_head_config(sd: Mapping[str, Tensor], prefix: str = "encoder.") -> dict[str, Any] | None:
-    """InteractHead dims from ``encoder.layers.{i}.*`` keys, or None when there are none.
-
-    ``nhead`` cannot be read from the weights; it defaults to SAGE's released 16 (pass
-    ``config={"head": {"nhead": N}}`` to ``load_model``, or store it in the file's metadata).
-    """
-    layers = _block_indices(sd, prefix + "layers.")
-    if not layers:
-        return None
-    w = sd[f"{prefix}layers.0.self_attn.in_proj_weight"]
-    ff = sd[f"{prefix}layers.0.linear1.weight"]
-    return {"name": "interact", "d_model": int(w.shape[1]), "nhead": 16,
-            "dim_feedforward": int(ff.shape[0]), "num_layers": len(layers)}
-
-
-#: ``config`` metadata keys of a released-layout safetensors file → (section, model config key)
-_METADATA_KEYS = {
-    ("vit", "num_heads"): ("backbone", "num_heads"),
-    ("backbone_config", "num_trainable_blocks"): ("backbone", "num_trainable_blocks"),
-    ("backbone_config", "norm_layer"): ("backbone", "norm_layer"),
-    ("backbone_config", "return_token"): ("backbone", "return_token"),
-    (None, "nhead"): ("head", "nhead"),
-}
-
-
-def metadata_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Settings the weights cannot show, from a safetensors file's JSON ``config`` metadata.
-
-    Reads the layout of the reference fixtures (``vit.num_heads``, ``backbone_config.*``,
-    ``nhead``) into a partial model config; ``{}`` for other files or without metadata.
-    """
-    path = Path(path)
-    if path.suffix != ".safetensors" or not path.is_file():
-        return {}
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            text = (f.metadata() or {}).get("config")
-        meta = json.loads(text) if text else {}
-    except Exception as exc:  # safetensors/json raise their own error types
-        raise CheckpointError(f"cannot read the config metadata of {path}: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: 'config' metadata is not a JSON object")
-    out: dict[str, Any] = {}
-    for (group, key), (section, name) in _METADATA_KEYS.items():
-        source = meta if group is None else meta.get(group)
-        if isinstance(source, dict) and key in source:
-            out.setdefault(section, {})[name] = source[key]
-    return out
-
-
-def infer_config(sd: Mapping[str, Tensor]) -> dict[str, Any]:
-    """A VPRModel config for a foreign ``backbone.* / aggregator.* [/ encoder.*]`` state dict.
-
-    Recipe settings that the weights cannot show follow the releases: SAGE layouts (DPN or
-    SoftP) are frozen (0 trainable blocks), CliqueMining/SALAD layouts train 4 blocks; both
-    use the final norm and the CLS token. ``num_heads`` follows the official width mapping
-    (None where unknown: the caller must supply it).
-    """
-    agg = infer_aggregator_config(sd)
-    has_vit = any(k.startswith("backbone.model.") for k in sd)
-    if has_vit:
-        vit = infer_vit_config(sd, "backbone.model.")
-    else:
-        from geovpr.models.dinov2 import variant_name, vit_config
-
-        width = agg.get("num_channels")
-        variant = variant_name(width) if width else None
-        if variant is None:
-            raise CheckpointError("checkpoint has no backbone.model.* keys and its width matches no official DINOv2")
-        vit = vit_config(variant)
-    recalib = len(_block_indices(sd, "backbone.gpn_norms."))
-    sage = recalib > 0 or agg["name"] == "softp"
-    backbone = {"name": "dinov2", **vit, "num_trainable_blocks": 0 if sage else min(4, vit["depth"]),
-                "norm_layer": True, "return_token": True, "num_recalib_blocks": recalib}
-    if recalib:
-        backbone["dpn_hidden"] = int(sd["backbone.gpn_norms.0.projection.0.weight"].shape[0])
-    return {"name": "checkpoint", "backbone": backbone, "aggregator": agg, "head": infer_head_config(sd)}
+def load_official_weights(vit: nn.Module, weights: str | os.PathLike | None = None) -> Path:
+    """Load official DINOv2 weights strictly into ``vit`` (never downloads); returns the path used."""
+    path = resolve_official_weights(vit, weights)
+    load_strict(vit, load_state_dict_file(path), source=str(path))
+    log.info("loaded DINOv2 weights from %s", path)
+    return path

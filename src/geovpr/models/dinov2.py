@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from geovpr.errors import CheckpointError, ConfigError
+from geovpr.errors import ConfigError
 from geovpr.models.dpn import DPN
 
 log = logging.getLogger(__name__)
@@ -398,48 +396,3 @@ def variant_name(embed_dim: int) -> str | None:
         if dim == embed_dim:
             return name
     return None
-
-
-def torch_hub_dir() -> Path:
-    """``$TORCH_HOME/hub`` with torch's defaults (``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``)."""
-    home = os.environ.get("TORCH_HOME")
-    if not home:
-        home = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
-    return Path(home) / "hub"
-
-
-def official_weights_path(vit: VisionTransformer) -> Path:
-    """Where torch.hub caches the official weights of this architecture."""
-    variant = variant_name(vit.embed_dim)
-    if variant is None:
-        raise CheckpointError(f"no official DINOv2 weights exist for embed_dim {vit.embed_dim}")
-    reg = f"_reg{vit.num_register_tokens}" if vit.num_register_tokens else ""
-    return torch_hub_dir() / "checkpoints" / f"dinov2_{variant}{reg}_pretrain.pth"
-
-
-def resolve_official_weights(vit: VisionTransformer, weights: str | os.PathLike | None = None) -> Path:
-    """Path of the official weights: ``weights`` itself, or the torch-hub cache file for
-    ``None``/``"hub"``. A missing file raises :class:`CheckpointError` saying where to put it."""
-    if weights is None or str(weights) == "hub":
-        path = official_weights_path(vit)
-        if not path.is_file():
-            raise CheckpointError(
-                f"official DINOv2 weights not found at {path}; download {path.name} from "
-                f"https://dl.fbaipublicfiles.com/dinov2/ and put it there (or set TORCH_HOME), "
-                f"or pass the file path explicitly"
-            )
-        return path
-    path = Path(weights)
-    if not path.is_file():
-        raise CheckpointError(f"DINOv2 weights file not found: {path}")
-    return path
-
-
-def load_official_weights(vit: VisionTransformer, weights: str | os.PathLike | None = None) -> Path:
-    """Load official DINOv2 weights strictly into ``vit`` (never downloads); returns the path used."""
-    from geovpr.models.checkpoint import load_state_dict_file, load_strict
-
-    path = resolve_official_weights(vit, weights)
-    load_strict(vit, load_state_dict_file(path), source=str(path))
-    log.info("loaded DINOv2 weights from %s", path)
-    return path

@@ -20,15 +20,16 @@ from geovpr.errors import CheckpointError, ConfigError
 from geovpr.models.architectures import ARCHITECTURES, get_architecture, list_architectures, needs_backbone_weights
 from geovpr.models.base import DescriptorModel
 from geovpr.models.checkpoint import (
-    infer_config,
+    load_official_weights,
     load_state_dict_file,
     load_strict,
-    metadata_config,
     own_checkpoint_files,
     read_own_config,
+    resolve_official_weights,
     strip_prefix,
 )
-from geovpr.models.dinov2 import HEADS_BY_WIDTH, load_official_weights, resolve_official_weights
+from geovpr.models.dinov2 import HEADS_BY_WIDTH
+from geovpr.models.foreign import infer_config, metadata_config
 from geovpr.models.vpr_model import VPRModel
 
 log = logging.getLogger(__name__)

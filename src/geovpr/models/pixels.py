@@ -14,7 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from geovpr.models.base import DescriptorModel, Preprocess
+from geovpr.data.preprocess import Preprocess
+from geovpr.models.base import DescriptorModel
 
 THUMB_HEIGHT = 24
 THUMB_WIDTH = 32

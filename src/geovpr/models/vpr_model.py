@@ -10,9 +10,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from geovpr.data.preprocess import Preprocess, standardize_images
 from geovpr.errors import ConfigError
 from geovpr.models.aggregators import build_aggregator
-from geovpr.models.base import DescriptorModel, Preprocess, standardize_images
+from geovpr.models.base import DescriptorModel
 from geovpr.models.dinov2 import DINOv2Backbone, build_backbone
 from geovpr.models.heads import InteractHead
 

@@ -2,9 +2,8 @@
 
 * Full training state (model, optimiser, LR schedule, loop counters, RNG states, the epoch's batch
   plan) goes to ``<out>/checkpoints/last.ckpt`` every ``checkpoint_every_n_steps`` steps and at the
-  end of every epoch. Files are written atomically: a temporary file in the same folder, ``fsync``,
-  then ``os.replace`` — a SIGKILL at any moment leaves either the old or the new file, never a torn
-  one (a stale ``.tmp`` file may remain and is ignored/overwritten).
+  end of every epoch. Files are written atomically (:mod:`geovpr.atomic`) — a SIGKILL at any
+  moment leaves either the old or the new file, never a torn one.
 * Inference weights (``model.safetensors`` + ``config.json`` via
   :func:`geovpr.models.checkpoint.save_model`) are exported to ``<out>/model`` at the end of every
   epoch and of training.
@@ -22,36 +21,11 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from geovpr.atomic import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
-
-
-def _replace(src: str, dst: str) -> None:
-    """``os.replace`` (a separate function so tests can interrupt a write right before the rename)."""
-    os.replace(src, dst)
-
-
-def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via temp file + fsync + rename (+ fsync of the folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    _replace(str(tmp), str(path))
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,4 +1,5 @@
-"""From samplers to image batches: the epoch plan, the per-rank batch sampler and the image dataset.
+"""From samplers to image batches: the epoch plan, the per-rank batch sampler, the image dataset and the
+Lightning data module.
 
 A training step is a list of sub-batches, one per source (e.g. GSV-Cities places drawn at random +
 places mined by CliqueMining on MSLS). Each source's sampler gives the GLOBAL batches of an epoch
@@ -20,13 +21,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from geovpr.atomic import atomic_write_bytes
+from geovpr.data.images import load_image
 from geovpr.data.table import ImageTable
 from geovpr.errors import BadImageError, ConfigError
-from geovpr.train.checkpointing import atomic_write_bytes
-from geovpr.train.distributed import place_share, world
+from geovpr.mining.samplers import BatchSampler
+from geovpr.models.encode import extract_descriptors, model_device
+from geovpr.train.distributed import all_gather_rows, place_share, world
 from geovpr.train.transforms import TrainTransform
 
 log = logging.getLogger(__name__)
@@ -41,10 +46,16 @@ class TrainSource:
 
     name: str
     table: ImageTable
-    sampler: Any
-    places: int
-    images_per_place: int
+    sampler: BatchSampler
     row_offset: int = 0
+
+    @property
+    def places(self) -> int:
+        return self.sampler.P
+
+    @property
+    def images_per_place(self) -> int:
+        return self.sampler.K
 
 
 @dataclass
@@ -55,22 +66,49 @@ class EpochPlan:
     batches: list[np.ndarray]
 
 
-def sampler_length(sampler: Any, places: int) -> int | None:
-    """Full batches (``places`` places) per epoch a sampler gives, when known before any descriptor refresh."""
-    n = getattr(sampler, "batches_per_epoch", None)
-    if n:
-        return int(n)
+def sampler_length(sampler: BatchSampler) -> int | None:
+    """Full batches (``P`` places) per epoch a sampler gives, when known before any descriptor refresh."""
+    if sampler.batches_per_epoch:
+        return int(sampler.batches_per_epoch)
     if sampler.descriptor_request(0) is None:
-        return sum(1 for b in sampler.epoch_batches(0) if len(b) == places)
+        return sum(1 for b in sampler.epoch_batches(0) if len(b) == sampler.P)
     return None
+
+
+class DescriptorEncoder:
+    """Encodes the rows a sampler asks for: each rank a shard, all-gathered (same result everywhere).
+
+    ``model`` is the model being trained (its current weights, on its current device); a
+    ``static_model`` (``mining.descriptor_model``), when given, is used instead, on the same device.
+    """
+
+    def __init__(self, paths: np.ndarray, model: torch.nn.Module, static_model: torch.nn.Module | None,
+                 batch_size: int, on_bad_image: str) -> None:
+        self.paths = paths
+        self.model = model
+        self.static_model = static_model
+        self.batch_size = batch_size
+        self.on_bad_image = on_bad_image
+
+    def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rank, world_size = world()
+        model = self.static_model if self.static_model is not None else self.model
+        shard = np.array_split(np.arange(len(rows)), world_size)[rank]
+        ext = extract_descriptors(
+            model, [str(p) for p in self.paths[rows[shard]]], batch_size=self.batch_size,
+            device=model_device(self.model), on_bad_image=self.on_bad_image, progress=rank == 0,
+            desc="mining descriptors",
+        )
+        kept = rows[shard][ext.kept]
+        kept_all = np.concatenate(all_gather_rows(kept.astype(np.int64)))
+        desc_all = np.concatenate(all_gather_rows(np.ascontiguousarray(ext.descriptors, dtype=np.float32)))
+        return kept_all, desc_all
 
 
 class EpochPlanner:
     """Builds (and caches) the plan of an epoch; refreshes mining descriptors when a sampler asks."""
 
-    def __init__(
-        self, sources: Sequence[TrainSource], encode: EncodeFn | None = None, bank_dir: Path | None = None
-    ) -> None:
+    def __init__(self, sources: Sequence[TrainSource], encode: EncodeFn | None, bank_dir: Path | None = None) -> None:
         self.sources = list(sources)
         self.encode = encode
         self.bank_dir = bank_dir
@@ -126,9 +164,9 @@ class EpochPlanner:
                 raise ConfigError(f"source {src.name}: sampler gave no batch of shape {expected} for epoch {epoch}")
             arr = np.stack(full)
             batches.append(arr + src.row_offset)
-            stats = getattr(src.sampler, "stats", None)
-            if stats:
-                log.info("epoch %d, source %s: %d batches; sampler stats %s", epoch, src.name, len(arr), dict(stats))
+            if src.sampler.stats:
+                log.info("epoch %d, source %s: %d batches; sampler stats %s", epoch, src.name, len(arr),
+                         dict(src.sampler.stats))
         self.current = EpochPlan(epoch, batches)
         return self.current
 
@@ -210,8 +248,6 @@ class TrainImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
-        from geovpr.data.images import load_image
-
         row, seed, label = item
         try:
             return self.transform(load_image(self.paths[row]), seed), label
@@ -226,3 +262,25 @@ class TrainImages(Dataset):
 def collate(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack images ``[n, C, H, W]`` and labels ``[n]`` (int64; -1 marks a skipped image)."""
     return torch.stack([x for x, _ in items]), torch.tensor([lab for _, lab in items], dtype=torch.int64)
+
+
+class VPRDataModule(pl.LightningDataModule):
+    """Train loader = the place batch sampler over the combined table (no Lightning sampler replacement)."""
+
+    def __init__(self, sources: list[TrainSource], planner: EpochPlanner, spe: int, transform: TrainTransform,
+                 seed: int, on_bad_image: str, num_workers: int) -> None:
+        super().__init__()
+        self.sources, self.planner, self.spe = sources, planner, spe
+        self.dataset = TrainImages(np.concatenate([s.table.paths for s in sources]), transform, on_bad_image)
+        self.seed, self.num_workers = seed, num_workers
+
+    def _position(self) -> tuple[int, int]:
+        epoch = self.trainer.current_epoch
+        return epoch, max(0, self.trainer.global_step - epoch * self.spe)
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        sampler = PlaceBatchSampler(self.planner, self.spe, self._position, seed=self.seed,
+                                    rank=self.trainer.global_rank, world_size=self.trainer.world_size)
+        return torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate,
+                                           num_workers=self.num_workers, persistent_workers=False,
+                                           generator=torch.Generator().manual_seed(self.seed))

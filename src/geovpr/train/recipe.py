@@ -1,7 +1,8 @@
 """Training recipes: a YAML file + ``key=value`` overrides (dotted keys), validated against a schema.
 
 Every key a recipe may contain has a default below; an unknown key is a :class:`ConfigError` that
-names it. Three mappings have free key names whose entries are themselves validated:
+names it, and every value is type- and range-checked when the recipe resolves
+(:mod:`geovpr.train.config`). Three mappings have free key names whose entries are themselves validated:
 ``data.sources.<name>`` (one training sub-batch each, see :data:`SOURCE_DEFAULTS`),
 ``data.eval.<name>`` (evaluation sets, :data:`EVAL_DEFAULTS`) and ``variants.<name>`` (a named set
 of dotted overrides selected with ``variant=<name>``). ``model.options`` and
@@ -23,8 +24,9 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from geovpr.atomic import atomic_write_text
 from geovpr.errors import ConfigError
-from geovpr.train.randaugment import RandAugment
+from geovpr.train.config import Recipe, recipe_from_dict
 
 SOURCE_DEFAULTS: dict[str, Any] = {
     "reader": None,  # gsv_cities | gsv_xs | msls | folder
@@ -92,8 +94,6 @@ def _yaml(text: str) -> Any:
 
 
 FREE_MAPPINGS = ("variants", "model.options", "model.config", "data.sources", "data.eval")
-PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64")
-READERS = ("gsv_cities", "gsv_xs", "msls", "folder")
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -163,8 +163,8 @@ def load_recipe_file(path: os.PathLike | str) -> dict:
     return doc
 
 
-def resolve_recipe(recipe: Mapping | os.PathLike | str, overrides: Iterable[str] = ()) -> dict:
-    """Defaults + recipe + selected variant + overrides, validated. Returns a plain dict."""
+def resolve_recipe(recipe: Mapping | os.PathLike | str, overrides: Iterable[str] = ()) -> Recipe:
+    """Defaults + recipe + selected variant + overrides, every key and value checked: a frozen :class:`Recipe`."""
     doc = load_recipe_file(recipe) if isinstance(recipe, (str, os.PathLike)) else copy.deepcopy(dict(recipe))
     _check_keys(doc, DEFAULTS, "", FREE_MAPPINGS)
     parsed = [parse_override(o) for o in overrides]
@@ -181,11 +181,12 @@ def resolve_recipe(recipe: Mapping | os.PathLike | str, overrides: Iterable[str]
     for keys, value in parsed:
         set_dotted(cfg, keys, value)
     validate(cfg)
-    return cfg
+    return recipe_from_dict(cfg)  # every value type- and range-checked before any data is read
 
 
 def validate(cfg: dict) -> None:
-    """Check keys and values that can be checked without touching the disk."""
+    """Check the keys (the schema) and fill the free mappings' defaults; values are checked by
+    :func:`geovpr.train.config.recipe_from_dict`."""
     _check_keys(cfg, DEFAULTS, "", FREE_MAPPINGS)
     if not cfg["model"]["arch"]:
         raise ConfigError("recipe key model.arch is not set (a built-in architecture name or a checkpoint path)")
@@ -197,8 +198,6 @@ def validate(cfg: dict) -> None:
             raise ConfigError(f"data.sources.{name} must be a mapping")
         _check_keys(src, SOURCE_DEFAULTS, f"data.sources.{name}.", (f"data.sources.{name}.sampler",))
         sources[name] = deep_merge(SOURCE_DEFAULTS, src)
-        if sources[name]["reader"] not in READERS:
-            raise ConfigError(f"data.sources.{name}.reader must be one of {READERS}, got {sources[name]['reader']!r}")
         if not isinstance(sources[name]["sampler"], Mapping) or not sources[name]["sampler"].get("name"):
             raise ConfigError(f"data.sources.{name}.sampler must be a mapping with a 'name'")
     for name, ev in cfg["data"]["eval"].items():
@@ -206,33 +205,15 @@ def validate(cfg: dict) -> None:
             raise ConfigError(f"data.eval.{name} must be a mapping with a path")
         _check_keys(ev, EVAL_DEFAULTS, f"data.eval.{name}.")
         cfg["data"]["eval"][name] = deep_merge(EVAL_DEFAULTS, ev)
-    train = cfg["train"]
-    if str(train["precision"]) not in PRECISIONS:
-        raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {train['precision']!r}")
-    train["precision"] = str(train["precision"])
-    if cfg["data"]["on_bad_image"] not in ("error", "skip"):
-        raise ConfigError(f"data.on_bad_image must be 'error' or 'skip', got {cfg['data']['on_bad_image']!r}")
-    if train["optimizer"] not in ("adamw", "sgd"):
-        raise ConfigError(f"train.optimizer must be 'adamw' or 'sgd', got {train['optimizer']!r}")
-    if train["scheduler"]["name"] not in ("linear", "none"):
-        raise ConfigError(f"train.scheduler.name must be 'linear' or 'none', got {train['scheduler']['name']!r}")
-    size = train["image_size"]
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
-        raise ConfigError(f"train.image_size must be [height, width], got {size!r}")
-    if int(train["checkpoint_every_n_steps"]) < 1:
-        raise ConfigError("train.checkpoint_every_n_steps must be >= 1")
-    try:
-        RandAugment.from_config(train["randaugment"])
-    except ConfigError as exc:
-        raise ConfigError(f"recipe key train.{exc}") from None
+    cfg["train"]["precision"] = str(cfg["train"]["precision"])
 
 
-def check_paths(cfg: dict) -> None:
+def check_paths(recipe: Recipe) -> None:
     """Every data path must be set and exist; the message names the key to set."""
-    for name, src in cfg["data"]["sources"].items():
-        _check_path(src["path"], f"data.sources.{name}.path", f"the {src['reader']} dataset root")
-    for name, ev in cfg["data"]["eval"].items():
-        _check_path(ev["path"], f"data.eval.{name}.path", "the evaluation set")
+    for src in recipe.data.sources:
+        _check_path(src.path, f"data.sources.{src.name}.path", f"the {src.reader} dataset root")
+    for ev in recipe.data.eval:
+        _check_path(ev.path, f"data.eval.{ev.name}.path", "the evaluation set")
 
 
 def _check_path(value: Any, key: str, what: str) -> None:
@@ -252,4 +233,4 @@ def recipe_fingerprint(cfg: Mapping) -> str:
 
 def dump_recipe(cfg: Mapping, path: os.PathLike | str) -> None:
     """Write the resolved recipe as YAML."""
-    Path(path).write_text(yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(json.loads(json.dumps(cfg, default=str)), sort_keys=False))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from geovpr.models.base import IMAGENET_MEAN, IMAGENET_STD
+from geovpr.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from geovpr.train.randaugment import RandAugment
 
 _GRAY_WEIGHTS = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from geovpr.data.coords import utm_from_names
 from geovpr.data.readers.gsv_cities import drop_small_places
 from geovpr.data.table import ImageTable
 from geovpr.errors import DataError
@@ -33,18 +34,6 @@ from geovpr.geo import radius_neighbors, radius_pairs
 log = logging.getLogger(__name__)
 
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def parse_at_name(path: Path) -> tuple[float, float]:
-    """``(easting, northing)`` from an ``@east@north@...`` file name; DataError naming the file otherwise."""
-    fields = path.name.split("@")
-    try:
-        east, north = float(fields[1]), float(fields[2])
-    except (IndexError, ValueError):
-        raise DataError(f"{path}: file name is not in the @UTM_east@UTM_north@... format") from None
-    if not (np.isfinite(east) and np.isfinite(north)):
-        raise DataError(f"{path}: non-finite coordinate ({fields[1]!r}, {fields[2]!r}) in the file name")
-    return east, north
 
 
 def group_places(utm: np.ndarray, radius: float, grouping: str = "components") -> np.ndarray:
@@ -87,7 +76,7 @@ def read_folder_places(
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in _EXTENSIONS)
     if not files:
         raise DataError(f"{directory}: no images found")
-    utm = np.array([parse_at_name(p) for p in files], dtype=np.float64)
+    utm = utm_from_names(files)
     cities = np.array(
         [str(p.parent.relative_to(directory)) if p.parent != directory else directory.name for p in files], dtype=object
     )

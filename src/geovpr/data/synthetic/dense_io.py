@@ -122,7 +122,8 @@ def generate_dense_world(out_dir: str | os.PathLike, *, seed: int = 0, spec: str
 def district_eval_set(district_root: str | os.PathLike, condition: str, *, radius: float = 25.0) -> EvalSet:
     """The ``database`` vs ``queries_<condition>`` evaluation set of a generated district; positives are the
     database images within ``radius`` metres of each query (UTM from the ``@``-names)."""
-    from geovpr.data.readers.folder import read_image_folder, utm_of
+    from geovpr.data.coords import utm_from_names
+    from geovpr.data.readers.folder import read_image_folder
 
     root = Path(district_root)
     qdir = root / f"queries_{condition}"
@@ -130,7 +131,7 @@ def district_eval_set(district_root: str | os.PathLike, condition: str, *, radiu
         have = sorted(p.name[len("queries_"):] for p in root.glob("queries_*"))
         raise DataError(f"{root}: no queries for condition {condition!r} (have: {have})")
     db_paths, q_paths = read_image_folder(root / "database"), read_image_folder(qdir)
-    db_utm, q_utm = utm_of(db_paths), utm_of(q_paths)
+    db_utm, q_utm = utm_from_names(db_paths), utm_from_names(q_paths)
     d2 = ((q_utm[:, None, :] - db_utm[None, :, :]) ** 2).sum(-1)
     positives = [np.flatnonzero(row <= radius * radius) for row in d2]
     return EvalSet(name=f"{root.name}_{condition}_{radius:g}m", db_paths=db_paths, query_paths=q_paths,

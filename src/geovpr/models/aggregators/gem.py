@@ -7,10 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from geovpr.models.aggregators.registry import register_aggregator
 
 
-@register_aggregator("gem")
 class GeM(nn.Module):
     """``L2((mean over positions of clamp(f, eps)^p)^(1/p))``; key ``p`` (shape [1]).
 

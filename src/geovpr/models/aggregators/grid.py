@@ -16,10 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geovpr.errors import ConfigError
-from geovpr.models.aggregators.registry import register_aggregator
 
 
-@register_aggregator("grid")
 class GridPool(nn.Module):
     """See the module docstring. ``num_channels`` C (input width), ``grid`` (gh, gw), ``dim`` per cell."""
 

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geovpr.errors import ConfigError
-from geovpr.models.aggregators.registry import register_aggregator
 
 SINKHORN_ITERS = 3
 
@@ -56,7 +55,6 @@ def log_optimal_transport(scores: Tensor, dust_bin: Tensor, iters: int = SINKHOR
     return z + u.unsqueeze(2) + v.unsqueeze(1) - norm
 
 
-@register_aggregator("salad")
 class SALAD(nn.Module):
     """SALAD aggregator; keys ``token_features.{0,2}``, ``cluster_features.{0,3}``, ``score.{0,3}``, ``dust_bin``.
 

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geovpr.errors import ConfigError
-from geovpr.models.aggregators.registry import register_aggregator
 from geovpr.models.aggregators.salad import conv_mlp, token_mlp
 from geovpr.models.dpn import DPN
 
@@ -36,7 +35,6 @@ class SoftWeighting(nn.Module):
         return x * (1 + beta.view(x.shape[0], 1, *x.shape[2:])), beta
 
 
-@register_aggregator("softp")
 class SoftP(nn.Module):
     """SoftP aggregator; output ``token_dim + num_clusters·cluster_dim`` dims, unit norm."""
 

@@ -3,8 +3,9 @@
 Each row shows a query and its ranked matches with descriptor distance and
 coordinates, plus the position estimate and confidence. Thumbnails are
 embedded in the HTML (base64 JPEG), so the page can be mailed or moved. An
-image that cannot be opened (moved, deleted, corrupt) shows a grey
-"unavailable" tile instead of failing the report.
+image that cannot be opened (moved, deleted, corrupt) shows a grey tile
+instead of failing the report (the thumbnails and the grid are
+:mod:`geovpr.eval.visualize`'s, shared with the demo).
 """
 from __future__ import annotations
 
@@ -12,33 +13,19 @@ import base64
 import html
 import io
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 from PIL import Image
+
+from geovpr.eval.visualize import GridRow, retrieval_grid, thumbnail
 
 log = logging.getLogger(__name__)
 
 THUMB = 160
 MAX_PNG_QUERIES = 20
-
-
-def thumbnail(path: str, size: int = THUMB) -> Image.Image | None:
-    """An RGB thumbnail (long side ``size``) or ``None`` if the file cannot be decoded."""
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))
-            img = img.convert("RGB")
-            img.thumbnail((size, size))
-            return img
-    except Exception:  # noqa: BLE001 - any failure just means "no thumbnail"
-        return None
-
-
-def _placeholder(size: int = THUMB) -> Image.Image:
-    return Image.new("RGB", (size, size * 3 // 4), (200, 200, 200))
 
 
 def _data_uri(img: Image.Image) -> str:
@@ -53,8 +40,7 @@ def _fmt_coords(c: Sequence[float] | None) -> str:
 
 def _cell(path: str, caption: str, cache: dict[str, str]) -> str:
     if path not in cache:
-        thumb = thumbnail(path)
-        cache[path] = _data_uri(thumb if thumb is not None else _placeholder())
+        cache[path] = _data_uri(thumbnail(path, THUMB))
     name = html.escape(os.path.basename(path))
     return (f'<td><img src="{cache[path]}" title="{html.escape(path)}"><br>'
             f"<small>{name}<br>{html.escape(caption)}</small></td>")
@@ -85,29 +71,17 @@ def write_html(entries: Sequence[dict[str, Any]], path: str | os.PathLike) -> No
 
 
 def write_png(entries: Sequence[dict[str, Any]], path: str | os.PathLike, max_queries: int = MAX_PNG_QUERIES) -> None:
-    """A PNG grid: one row per query (at most ``max_queries``), query then its matches."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    """A PNG grid (:func:`geovpr.eval.visualize.retrieval_grid`): one row per query (at most ``max_queries``)."""
     shown = list(entries)[:max_queries]
     if len(entries) > max_queries:
         log.info("PNG report shows the first %d of %d queries (the HTML shows all)", max_queries, len(entries))
-    cols = 1 + max([len(e.get("matches", [])) for e in shown] + [0])
-    rows = max(1, len(shown))
-    fig = Figure(figsize=(2.2 * cols, 2.2 * rows))
-    FigureCanvasAgg(fig)
-    for r, e in enumerate(shown):
-        items = [(e["query"], "query" if not e.get("error") else "unreadable")]
-        items += [(m["image"], f"#{i} d={m['distance']:.3f}") for i, m in enumerate(e.get("matches", []), 1)]
-        for c, (p, title) in enumerate(items):
-            ax = fig.add_subplot(rows, cols, r * cols + c + 1)
-            thumb = thumbnail(p) or _placeholder()
-            ax.imshow(np.asarray(thumb))
-            ax.set_title(title, fontsize=7)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    rows = []
+    for e in shown:
+        matches = e.get("matches", [])
+        rows.append(GridRow(e["query"], [m["image"] for m in matches], [math.nan] * len(matches),
+                            [None] * len(matches), label="query" if not e.get("error") else "unreadable",
+                            captions=[f"#{i} d={m['distance']:.3f}" for i, m in enumerate(matches, 1)]))
+    retrieval_grid(rows, path)
 
 
 def write_report(entries: Sequence[dict[str, Any]], html_path: str | os.PathLike,

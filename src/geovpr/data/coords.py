@@ -1,16 +1,27 @@
-"""Where an index gets its image coordinates: a CSV, @-file-names or EXIF GPS.
+"""Image coordinates from files: the one ``@``-name parser, the one coordinate CSV, EXIF GPS.
+
+Used by every reader that needs a position: evaluation folders, training
+folders, the index and GDS (through the evaluation readers).  Geometry
+(projection, distances) is :mod:`geovpr.geo`; this module only *reads*.
+
+``@``-names (VPR-datasets-downloader): ``@east@north@zone@letter@lat@lon@...@.jpg``,
+UTM easting/northing in fields 1-2 (:func:`parse_at_filename`; strict by default:
+a name that is not one raises a :class:`DataError` naming the file).
+
+Coordinate CSV (:func:`read_coordinate_csv`), one vocabulary everywhere, header
+names case-insensitive:
+
+* an image column: ``image``, ``path``, ``filename``, ``file`` or ``name``;
+* either WGS84 degrees: ``lat``/``lon``, ``latitude``/``longitude`` or ``lat``/``lng``
+  (range-checked),
+* or UTM metres: ``east``/``north``, ``utm_east``/``utm_north`` or ``easting``/``northing``.
+
+Every value must be a finite number; a bad row is an error naming file, row and line.
 
 Every source yields a :class:`Coordinates` object: one row per image, ``NaN``
-where an image has no coordinate, in one of two systems:
-
-* ``"utm"``    easting, northing in metres (the @-file-name convention of
-  VPR-datasets-downloader, fields 1-2; or CSV columns ``east``/``north``);
-* ``"latlon"`` WGS84 latitude, longitude in degrees (CSV columns ``lat``/``lon``,
-  or EXIF GPS).
-
-Coordinates are kept in the system the user gave; :meth:`Coordinates.metric`
-projects them to planar metres (one UTM zone for the whole set) whenever a
-distance is needed.
+where an image has no coordinate, in the system the user gave (``"utm"`` or
+``"latlon"``); :meth:`Coordinates.metric` projects them to planar metres (one
+UTM zone for the whole set) whenever a distance is needed.
 """
 from __future__ import annotations
 
@@ -31,9 +42,6 @@ log = logging.getLogger(__name__)
 
 SYSTEMS = ("utm", "latlon")
 SOURCES = ("auto", "none", "filenames", "exif")
-_NAME_COLUMNS = ("image", "path", "filename", "file", "name")
-_LATLON_COLUMNS = (("lat", "lon"), ("latitude", "longitude"), ("lat", "lng"))
-_UTM_COLUMNS = (("east", "north"), ("utm_east", "utm_north"), ("easting", "northing"))
 
 
 @dataclass(frozen=True)
@@ -103,25 +111,38 @@ def missing(n: int) -> Coordinates:
 
 # ----------------------------------------------------------------------------- @-file-names
 
+_AT_EXPECTED = "expected a name like '@<utm_east>@<utm_north>@<zone>@...@.jpg' (VPR-datasets-downloader format)"
 
-def parse_at_filename(name: str) -> tuple[float, float, str, float, float] | None:
+
+def _not_at_name(path: str | os.PathLike, detail: str) -> DataError:
+    return DataError(f"{path}: {detail}; {_AT_EXPECTED}")
+
+
+def parse_at_filename(path: str | os.PathLike, *, strict: bool = True
+                      ) -> tuple[float, float, str, float, float] | None:
     """Fields of a VPR-datasets-downloader name ``@east@north@zone@letter@lat@lon@…@.ext``.
 
     Returns ``(east, north, zone, lat, lon)`` (``zone`` like ``"17T"`` or ``""``,
-    ``lat``/``lon`` NaN when empty) or ``None`` when ``name`` is not such a name
-    (it must start with ``@`` and have at least the east and north fields).
+    ``lat``/``lon`` NaN when empty).  A name must start with ``@`` and have
+    finite east and north fields; otherwise ``strict`` raises a
+    :class:`DataError` naming the file and what is wrong, and ``strict=False``
+    returns ``None`` (used to *ask* whether names are ``@``-names).
     """
-    base = os.path.basename(name)
-    if not base.startswith("@"):
-        return None
+    base = os.path.basename(os.fspath(path))
     fields = base.split("@")
-    if len(fields) < 4:
+    if not base.startswith("@") or len(fields) < 4:
+        if strict:
+            raise _not_at_name(path, "file name is not in the @UTM_east@UTM_north@... format")
         return None
     try:
         east, north = float(fields[1]), float(fields[2])
     except ValueError:
+        if strict:
+            raise _not_at_name(path, f"UTM fields {fields[1]!r}, {fields[2]!r} are not numbers") from None
         return None
     if not (math.isfinite(east) and math.isfinite(north)):
+        if strict:
+            raise _not_at_name(path, f"non-finite UTM coordinate ({fields[1]!r}, {fields[2]!r})")
         return None
     zone = (fields[3] + fields[4]) if len(fields) > 5 else ""
     lat = lon = math.nan
@@ -133,6 +154,11 @@ def parse_at_filename(name: str) -> tuple[float, float, str, float, float] | Non
     return east, north, zone, lat, lon
 
 
+def utm_from_names(paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """``[N, 2]`` UTM (east, north) from ``@``-names; the first name that is not one raises, naming it."""
+    return np.asarray([parse_at_filename(p)[:2] for p in paths], dtype=np.float64).reshape(-1, 2)
+
+
 def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = True) -> Coordinates:
     """UTM coordinates from @-file-names (fields 1-2).
 
@@ -142,13 +168,11 @@ def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = 
     values = np.full((len(paths), 2), np.nan)
     zones: dict[str, str] = {}
     for i, p in enumerate(paths):
-        parsed = parse_at_filename(str(p))
+        try:
+            parsed = parse_at_filename(p, strict=strict)
+        except DataError as exc:
+            raise DataError(f"{exc} (or use --coords CSV, --coords exif or --coords none)") from None
         if parsed is None:
-            if strict:
-                raise DataError(
-                    f"{p}: file name is not in the @-format '@east@north@zone@letter@lat@lon@...@.jpg' "
-                    "(use --coords CSV or --coords exif, or --coords none)"
-                )
             continue
         values[i] = parsed[:2]
         if parsed[2]:
@@ -214,28 +238,87 @@ def coords_from_exif(paths: Sequence[str | os.PathLike]) -> Coordinates:
 
 # ----------------------------------------------------------------------------- CSV
 
+_IMAGE_COLUMNS = ("image", "path", "filename", "file", "name")
+_LATLON_COLUMNS = (("lat", "lon"), ("latitude", "longitude"), ("lat", "lng"))
+_UTM_COLUMNS = (("east", "north"), ("utm_east", "utm_north"), ("easting", "northing"))
+
+
+@dataclass(frozen=True)
+class CoordinateRows:
+    """The rows of a coordinate CSV: image names as written, ``values`` [N, 2] in ``system``, and where each was."""
+
+    path: Path
+    images: list[str]
+    values: np.ndarray
+    system: str
+    rows: list[tuple[int, int]]  # (data row, file line), both 1-based
+
+    def where(self, i: int) -> str:
+        """``"<file>: row R (line L)"`` of entry ``i``, for error messages."""
+        row, line = self.rows[i]
+        return f"{self.path}: row {row} (line {line})"
+
 
 def _pick(header: list[str], options: Sequence[tuple[str, str]]) -> tuple[int, int] | None:
-    lower = [h.strip().lower() for h in header]
     for a, b in options:
-        if a in lower and b in lower:
-            return lower.index(a), lower.index(b)
+        if a in header and b in header:
+            return header.index(a), header.index(b)
     return None
 
 
-def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def _columns(path: Path, header: list[str]) -> tuple[int, tuple[int, int], str]:
+    """(image column, coordinate columns, system) from a header, by the one vocabulary."""
+    lower = [h.strip().lower() for h in header]
+    name_col = next((lower.index(c) for c in _IMAGE_COLUMNS if c in lower), None)
+    if name_col is None:
+        raise DataError(f"{path}: no image column (expected one of {', '.join(_IMAGE_COLUMNS)}) in header {header}")
+    cols, system = _pick(lower, _LATLON_COLUMNS), "latlon"
+    if cols is None:
+        cols, system = _pick(lower, _UTM_COLUMNS), "utm"
+    if cols is None:
+        raise DataError(f"{path}: expected columns lat,lon or east,north (utm_east,utm_north) in header {header}")
+    return name_col, cols, system
+
+
+def _coordinate(where: str, header: list[str], cols: tuple[int, int], row: list[str], system: str
+                ) -> tuple[float, float]:
+    try:
+        a, b = float(row[cols[0]]), float(row[cols[1]])
+    except ValueError:
+        raise DataError(f"{where}: {header[cols[0]].strip()}={row[cols[0]]!r}, {header[cols[1]].strip()}="
+                        f"{row[cols[1]]!r} are not numbers") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise DataError(f"{where}: non-finite coordinate ({a}, {b})")
+    if system == "latlon" and not (-90 <= a <= 90 and -180 <= b <= 180):
+        raise DataError(f"{where}: lat/lon ({a}, {b}) out of range")
+    return a, b
+
+
+def read_coordinate_csv(csv_path: str | os.PathLike) -> CoordinateRows:
+    """Read a coordinate CSV (module docstring: the column vocabulary); blank lines are skipped."""
+    path = Path(csv_path)
     if not path.is_file():
-        raise DataError(
-            f"coordinate file {path} does not exist (--coords takes auto, none, filenames, exif or a CSV path)"
-        )
+        raise DataError(f"coordinate file {path} does not exist")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"coordinate file {path} is empty (expected a header row)")
+            name_col, cols, system = _columns(path, header)
+            images, values, rows = [], [], []
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue
+                rows.append((len(rows) + 1, reader.line_num))
+                where = f"{path}: row {rows[-1][0]} (line {reader.line_num})"
+                if len(row) <= max(name_col, *cols):
+                    raise DataError(f"{where}: expected {len(header)} fields, got {len(row)}")
+                images.append(row[name_col].strip())
+                values.append(_coordinate(where, header, cols, row, system))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read coordinate file {path}: {exc}") from exc
-    if not rows:
-        raise DataError(f"coordinate file {path} is empty (expected a header row)")
-    return rows[0], rows[1:]
+    return CoordinateRows(path, images, np.asarray(values, dtype=np.float64).reshape(-1, 2), system, rows)
 
 
 def _csv_key_map(paths: Sequence[str | os.PathLike], root: Path | None) -> dict[str, int]:
@@ -261,55 +344,35 @@ def _csv_key_map(paths: Sequence[str | os.PathLike], root: Path | None) -> dict[
 def coords_from_csv(
     csv_path: str | os.PathLike, paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None
 ) -> Coordinates:
-    """Coordinates from a CSV with an image column and lat/lon or east/north columns.
+    """Coordinates of ``paths`` from a coordinate CSV (:func:`read_coordinate_csv`).
 
-    The image column (``image``, ``path``, ``filename``, ``file`` or ``name``)
-    holds a path relative to ``root``, an absolute path, or a base name that is
-    unique among ``paths``. Images without a row get NaN (counted, logged);
-    rows naming no image are counted and logged; a non-numeric value or an
-    image listed twice raises :class:`DataError` naming the row.
+    The image column holds a path relative to ``root``, an absolute path, or a
+    base name that is unique among ``paths``. Images without a row get NaN
+    (counted, logged); rows naming no image are counted and logged; an image
+    listed twice raises :class:`DataError` naming the row.
     """
-    path = Path(csv_path)
-    header, rows = _read_csv_rows(path)
-    lower = [h.strip().lower() for h in header]
-    name_col = next((lower.index(c) for c in _NAME_COLUMNS if c in lower), None)
-    if name_col is None:
-        raise DataError(f"{path}: no image column (expected one of {', '.join(_NAME_COLUMNS)}) in header {header}")
-    cols, system = _pick(header, _LATLON_COLUMNS), "latlon"
-    if cols is None:
-        cols, system = _pick(header, _UTM_COLUMNS), "utm"
-    if cols is None:
-        raise DataError(f"{path}: expected columns lat,lon or east,north (utm_east,utm_north) in header {header}")
+    if not Path(csv_path).is_file():
+        raise DataError(
+            f"coordinate file {csv_path} does not exist (--coords takes auto, none, filenames, exif or a CSV path)"
+        )
+    table = read_coordinate_csv(csv_path)
     keys = _csv_key_map(paths, Path(root).resolve() if root is not None else None)
     values = np.full((len(paths), 2), np.nan)
     seen: dict[int, int] = {}
     unknown = 0
-    for line, row in enumerate(rows, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) <= max(name_col, *cols):
-            raise DataError(f"{path}, line {line}: expected {len(header)} fields, got {len(row)}")
-        i = keys.get(row[name_col].strip())
+    for j, name in enumerate(table.images):
+        i = keys.get(name)
         if i is None:
             unknown += 1
             continue
+        line = table.rows[j][1]
         if i in seen:
-            raise DataError(f"{path}, line {line}: image {row[name_col]!r} already listed on line {seen[i]}")
-        try:
-            a, b = float(row[cols[0]]), float(row[cols[1]])
-        except ValueError:
-            raise DataError(
-                f"{path}, line {line}: coordinates {row[cols[0]]!r}, {row[cols[1]]!r} are not numbers"
-            ) from None
-        if not (math.isfinite(a) and math.isfinite(b)):
-            raise DataError(f"{path}, line {line}: coordinates must be finite, got {a}, {b}")
-        if system == "latlon" and not (-90 <= a <= 90 and -180 <= b <= 180):
-            raise DataError(f"{path}, line {line}: lat/lon ({a}, {b}) out of range")
-        values[i] = (a, b)
+            raise DataError(f"{table.where(j)}: image {name!r} already listed on line {seen[i]}")
+        values[i] = table.values[j]
         seen[i] = line
     if unknown:
-        log.warning("%s: %d row(s) name no image of this set (ignored)", path, unknown)
-    return Coordinates(values, system)
+        log.warning("%s: %d row(s) name no image of this set (ignored)", table.path, unknown)
+    return Coordinates(values, table.system)
 
 
 # ----------------------------------------------------------------------------- dispatcher
@@ -334,7 +397,7 @@ def resolve_coords(
     elif source is None or str(source) == "none":
         return missing(len(paths))
     elif str(source) == "auto":
-        if paths and all(parse_at_filename(str(p)) is not None for p in paths):
+        if paths and all(parse_at_filename(p, strict=False) is not None for p in paths):
             coords = coords_from_filenames(paths)
             log.info("coordinates: read from @-file-names")
         else:

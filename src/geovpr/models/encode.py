@@ -1,5 +1,6 @@
-"""Batched descriptor extraction with a bad-image policy.
+"""The shared encoder: batched descriptor extraction with a bad-image policy.
 
+Used by evaluation, GDS, the index, PCA, training (mining refreshes) and the demo.
 ``extract_descriptors`` runs a :class:`~geovpr.models.base.DescriptorModel`
 over image paths (or PIL images) in eval mode under ``torch.inference_mode``,
 optionally under autocast, and returns float32 numpy descriptors. With
@@ -12,9 +13,10 @@ import itertools
 import logging
 import os
 import sys
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -22,9 +24,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from geovpr.data.eval_set import EvalSet
 from geovpr.data.images import image_to_tensor, load_image
 from geovpr.errors import BadImageError, ConfigError
-from geovpr.models.base import Preprocess
+from geovpr.data.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
 BAD_IMAGE_POLICIES = ("error", "skip")
@@ -159,3 +162,33 @@ def describe_images(model: torch.nn.Module, images: Sequence[Any], batch_size: i
         model, list(images), batch_size=batch_size, device=model_device(model), on_bad_image="error", progress=False
     )
     return result.descriptors
+
+
+@dataclass
+class EvalSetDescriptors:
+    """An evaluation set's database and query :class:`Extraction` s, and how long each took (seconds)."""
+
+    database: Extraction
+    queries: Extraction
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class ImageSets(Protocol):
+    """Anything with a database and a query list: an :class:`~geovpr.data.eval_set.EvalSet`, a held-out set."""
+
+    db_paths: Sequence[Any]
+    query_paths: Sequence[Any]
+
+
+def describe_eval_set(model: torch.nn.Module, eval_set: EvalSet | ImageSets, *, desc_prefix: str = "",
+                      **extract_kwargs: Any) -> EvalSetDescriptors:
+    """Encode an evaluation set once (database, then queries): the input of Recall@K and of GDS.
+
+    ``extract_kwargs``: those of :func:`extract_descriptors` (batch size, device, bad-image policy, ...).
+    """
+    t0 = time.perf_counter()
+    db = extract_descriptors(model, eval_set.db_paths, desc=f"{desc_prefix}database", **extract_kwargs)
+    t1 = time.perf_counter()
+    qs = extract_descriptors(model, eval_set.query_paths, desc=f"{desc_prefix}queries", **extract_kwargs)
+    t2 = time.perf_counter()
+    return EvalSetDescriptors(db, qs, {"database": round(t1 - t0, 3), "queries": round(t2 - t1, 3)})

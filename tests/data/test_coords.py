@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geovpr.coords import (
+from geovpr.data.coords import (
     Coordinates,
     coords_from_csv,
     coords_from_exif,
@@ -31,9 +31,10 @@ def test_parse_pitts_name_from_the_spec():
 def test_parse_mock_and_non_at_names():
     east, north, zone, lat, lon = parse_at_filename("@0@3000@@@@@stem@@@@@@@@.jpg")  # SPED/AmsterTime style
     assert (east, north, zone) == (0.0, 3000.0, "") and math.isnan(lat) and math.isnan(lon)
-    assert parse_at_filename("db1.jpg") is None
-    assert parse_at_filename("@abc@def@.jpg") is None
-    assert parse_at_filename("@1.0@.jpg") is None
+    for bad in ("db1.jpg", "@abc@def@.jpg", "@1.0@.jpg", "@nan@2@.jpg"):
+        assert parse_at_filename(bad, strict=False) is None
+        with pytest.raises(DataError, match=bad.replace(".", r"\.") + ": .*expected a name like '@<utm_east>"):
+            parse_at_filename(bad)
 
 
 def test_filenames_strict_and_mixed_zones():
@@ -69,11 +70,11 @@ def test_csv_utm_columns_and_errors(tmp_path):
     assert c.system == "utm" and c.values[0].tolist() == [500000.5, 4100000.0] and not c.present[1]
     bad = tmp_path / "bad.csv"
     bad.write_text("image,lat,lon\np.jpg,40.1,-80\nq.jpg,north,-80\n")
-    with pytest.raises(DataError, match=r"bad.csv, line 3: .*'north'.*not numbers"):
+    with pytest.raises(DataError, match=r"bad.csv: row 2 \(line 3\): .*'north'.*not numbers"):
         coords_from_csv(bad, paths, tmp_path)
     dup = tmp_path / "dup.csv"
     dup.write_text("image,lat,lon\np.jpg,40,-80\np.jpg,41,-80\n")
-    with pytest.raises(DataError, match="line 3: image 'p.jpg' already listed on line 2"):
+    with pytest.raises(DataError, match=r"row 2 \(line 3\): image 'p.jpg' already listed on line 2"):
         coords_from_csv(dup, paths, tmp_path)
     nocols = tmp_path / "nocols.csv"
     nocols.write_text("image,x,y\np.jpg,1,2\n")
