@@ -17,7 +17,7 @@ from geovpr.errors import DataError
 
 from .layout import CityPlan, CitySize, plan_city
 from .render import Views, render_views
-from .writer import at_filenames, gsv_filename, gsv_table, panoids, write_csv
+from .writer import eval_folder_paths, gsv_filename, gsv_table, panoids, write_csv
 
 log = logging.getLogger(__name__)
 JPEG_QUALITY = 90
@@ -135,11 +135,6 @@ def _eval_paths(plan: CityPlan, eval_root: Path) -> tuple[list[Path], list[Path]
     out = []
     rng = np.random.default_rng([plan.seed, 5])
     for salt, (name, views) in enumerate((("database", plan.database), ("queries", plan.queries)), start=2):
-        cond = plan.conditions[int(views.condition[0])]
-        year = np.full(len(views), 2024 if name == "queries" else 2020)
-        month = rng.choice(cond.months, size=len(views))
-        folder = eval_root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        names = at_filenames(views.xy, views.heading_deg, panoids(plan.seed, salt, len(views)), year, month, cond.name)
-        out.append([folder / n for n in names])
+        out.append(eval_folder_paths(views, plan.conditions[int(views.condition[0])], eval_root / name,
+                                     seed=plan.seed, salt=salt, year=2024 if name == "queries" else 2020, rng=rng))
     return out[0], out[1]

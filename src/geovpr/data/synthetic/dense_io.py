@@ -26,7 +26,7 @@ from geovpr.errors import DataError
 
 from .city import render_to_files
 from .dense import CameraSet, DensePlan, DenseSpec, plan_dense_world
-from .writer import at_filenames, gsv_filename, gsv_table, panoids, write_csv
+from .writer import eval_folder_paths, gsv_filename, gsv_table, panoids, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,9 @@ def _district_paths(plan: DensePlan, name: str, root: Path) -> dict[str, list[Pa
     out = {}
     sets = {"database": dist.database, **{f"queries_{c}": v for c, v in dist.queries.items()}}
     for salt, (folder_name, views) in enumerate(sets.items(), start=10 if name == "val" else 30):
-        cond = plan.conditions[int(views.condition[0])]
-        year = np.full(len(views), 2020 if folder_name == "database" else 2024)
-        month = rng.choice(cond.months, size=len(views))
-        folder = root / folder_name
-        folder.mkdir(parents=True, exist_ok=True)
-        names = at_filenames(views.xy, views.heading_deg, panoids(plan.seed, salt, len(views)), year, month, cond.name)
-        out[folder_name] = [folder / n for n in names]
+        out[folder_name] = eval_folder_paths(views, plan.conditions[int(views.condition[0])], root / folder_name,
+                                             seed=plan.seed, salt=salt,
+                                             year=2020 if folder_name == "database" else 2024, rng=rng)
     return out
 
 

@@ -66,3 +66,13 @@ def at_filenames(xy: np.ndarray, heading: np.ndarray, pano: list[str], year: np.
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
+
+
+def eval_folder_paths(views, condition, folder: Path, *, seed: int, salt: int, year: int,
+                      rng: np.random.Generator) -> list[Path]:
+    """``@``-named paths of one evaluation folder (created): one condition, one year, months drawn from ``rng``."""
+    years = np.full(len(views), year)
+    month = rng.choice(condition.months, size=len(views))
+    folder.mkdir(parents=True, exist_ok=True)
+    names = at_filenames(views.xy, views.heading_deg, panoids(seed, salt, len(views)), years, month, condition.name)
+    return [folder / n for n in names]
