@@ -1,0 +1,9 @@
+"""Robustness tests: helpers beside this file (``pickle_craft.py``) are importable by name."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
