@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,19 +132,27 @@ def write_segment(folder: Path, name: str, descriptors: np.ndarray, coords: np.n
     os.rename(tmp, final)
 
 
+_OWN_NAMES = re.compile(r"seg-\d{5}(\.tmp|\.staging)?|ann-\d{5}\.faiss|\.ann-\d{5}\.faiss\.tmp|\.manifest\.json\..+\.tmp")
+"""Names this package gives its own segment, ANN and temporary entries (nothing else is ever deleted)."""
+
+
 def clean_orphans(folder: Path, manifest: dict[str, Any], keep: set[str] = frozenset()) -> list[str]:
-    """Delete segment/ANN leftovers that ``manifest`` does not name (except ``keep``)."""
+    """Delete leftovers of interrupted runs that ``manifest`` does not name (except ``keep``).
+
+    Only entries with the names geovpr itself gives (:data:`_OWN_NAMES`) are
+    candidates; call it while holding the index lock, so no other run is
+    writing one of them.
+    """
     named = {s["name"] for s in manifest.get("segments", [])}
     if manifest.get("ann"):
         named.add(manifest["ann"]["file"])
     removed = []
     for entry in Path(folder).iterdir():
-        if entry.name in named or entry.name in keep or entry.name == MANIFEST:
+        if entry.name in named or entry.name in keep or not _OWN_NAMES.fullmatch(entry.name):
             continue
-        if entry.name.startswith("seg-") or entry.name.startswith("ann-") or entry.name.startswith(".manifest"):
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-            removed.append(entry.name)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry.name)
     return removed
