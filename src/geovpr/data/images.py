@@ -5,8 +5,13 @@ Decisions (the references are silent or differ):
 * Every image becomes 8-bit RGB. Grayscale, palette and CMYK images are
   converted; an **alpha channel is dropped, not composited** (the colour
   values under the alpha are kept), which is exactly what the reference
-  evaluators' ``Image.open(p).convert("RGB")`` does. 16-bit and float images
-  are scaled to 8 bits.
+  evaluators' ``Image.open(p).convert("RGB")`` does.
+* Deep images are scaled by their **bit depth, never by their content**:
+  16-bit images (PIL modes ``I;16*``) and 32-bit integer images (mode ``I``,
+  read as 16-bit data) map ``v -> round(v * 255 / 65535)``, values outside
+  ``[0, 65535]`` clipped; float images (mode ``F``) are taken as ``[0, 1]``
+  (``v -> round(v * 255)``, clipped, NaN -> 0). So two images that differ in
+  one pixel decode to images that differ in that pixel only.
 * The EXIF orientation tag is **not** applied, again like the references.
 * A file that cannot be fully decoded raises :class:`BadImageError` naming
   the file: decoding is forced with ``img.load()`` and truncated files are
@@ -100,13 +105,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img.copy()
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 1.0 if img.mode == "F" and arr.max(initial=0.0) <= 1.0 else 255.0 if arr.max(initial=0.0) <= 255 else 65535.0
-        arr = np.clip(np.round(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return _deep_to_rgb(img)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     return img.convert("RGB")
+
+
+def _deep_to_rgb(img: Image.Image) -> Image.Image:
+    """16-bit / 32-bit int / float grayscale to 8-bit RGB by the mode's full scale (see module notes)."""
+    full_scale = 1.0 if img.mode == "F" else 65535.0
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=full_scale, neginf=0.0)
+    arr = np.clip(np.round(arr * (255.0 / full_scale)), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr).convert("RGB")
 
 
 def image_to_tensor(img: Image.Image, preprocess: Preprocess) -> torch.Tensor:
