@@ -36,7 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from geovpr.errors import DataError
-from geovpr.geo import latlon_to_utm, utm_zone
+from geovpr.geo import UTM_LAT_RANGE, OutsideUTMError, check_utm_range, latlon_to_utm, utm_zone
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,14 @@ class Coordinates:
         object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).reshape(-1, 2))
         if self.system not in SYSTEMS:
             raise ValueError(f"coordinate system must be one of {SYSTEMS}, got {self.system!r}")
+        if self.system == "latlon":
+            ok = self.present
+            try:
+                check_utm_range(self.values[ok, 0], self.values[ok, 1])
+            except OutsideUTMError as exc:
+                row = int(np.flatnonzero(ok)[exc.row])
+                raise DataError(f"coordinate row {row}: lat/lon {tuple(self.values[row])} is outside the UTM range "
+                                "(latitude -80..84, longitude -180..180); polar positions are not supported") from None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -223,6 +231,9 @@ def read_exif_gps(path: str | os.PathLike) -> tuple[float, float] | None:
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         log.warning("%s: EXIF GPS position (%s, %s) out of range, treated as missing", path, lat, lon)
         return None
+    if not UTM_LAT_RANGE[0] <= lat <= UTM_LAT_RANGE[1]:
+        raise DataError(f"{path}: EXIF GPS latitude {lat} is outside the UTM range (-80..84); polar positions "
+                        "are not supported (use --coords none or a CSV)")
     return lat, lon
 
 
@@ -289,8 +300,9 @@ def _coordinate(where: str, header: list[str], cols: tuple[int, int], row: list[
                         f"{row[cols[1]]!r} are not numbers") from None
     if not (math.isfinite(a) and math.isfinite(b)):
         raise DataError(f"{where}: non-finite coordinate ({a}, {b})")
-    if system == "latlon" and not (-90 <= a <= 90 and -180 <= b <= 180):
-        raise DataError(f"{where}: lat/lon ({a}, {b}) out of range")
+    if system == "latlon" and not (UTM_LAT_RANGE[0] <= a <= UTM_LAT_RANGE[1] and -180 <= b <= 180):
+        raise DataError(f"{where}: lat/lon ({a}, {b}) out of range (UTM covers latitude -80..84, "
+                        "longitude -180..180; polar positions are not supported)")
     return a, b
 
 

@@ -104,9 +104,10 @@ def read_folder_eval(root: str | Path, *, radius: float = 25.0) -> EvalSet:
     if db_kind == "latlon" or q_kind == "latlon":
         if db_kind != q_kind:
             raise DataError(f"{root}: database and queries must both give lat/lon or both UTM coordinates")
-        zone = utm_zone(float(db_utm[0, 0]), float(db_utm[0, 1]))[0]
-        db_utm = latlon_to_utm(db_utm[:, 0], db_utm[:, 1], zone=zone)
-        q_utm = latlon_to_utm(q_utm[:, 0], q_utm[:, 1], zone=zone)
+        # one zone and one hemisphere (those of the first database row) for database and queries
+        zone, northern = utm_zone(float(db_utm[0, 0]), float(db_utm[0, 1]))[0], bool(db_utm[0, 0] >= 0)
+        db_utm = latlon_to_utm(db_utm[:, 0], db_utm[:, 1], zone=zone, northern=northern)
+        q_utm = latlon_to_utm(q_utm[:, 0], q_utm[:, 1], zone=zone, northern=northern)
     positives = radius_neighbors(db_utm, q_utm, radius)
     return EvalSet(
         name=root.name, db_paths=db_paths, query_paths=q_paths, positives=positives, db_utm=db_utm,
