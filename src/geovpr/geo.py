@@ -155,8 +155,15 @@ def pairwise_distances(xy: np.ndarray, other: np.ndarray | None = None) -> np.nd
     return np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
 
 
+def _check_radius(radius: float) -> None:
+    """A radius must be a finite number >= 0 (scipy would silently use ``|r|`` and accept NaN)."""
+    if not (math.isfinite(radius) and radius >= 0):
+        raise ValueError(f"radius must be a finite number >= 0 metres, got {radius}")
+
+
 def radius_neighbors(database_xy: np.ndarray, query_xy: np.ndarray, radius: float) -> list[np.ndarray]:
     """For each query, the sorted indices of database points within ``radius`` (inclusive)."""
+    _check_radius(radius)
     database_xy = np.asarray(database_xy, dtype=np.float64)
     query_xy = np.asarray(query_xy, dtype=np.float64)
     if len(database_xy) == 0:
@@ -168,6 +175,7 @@ def radius_neighbors(database_xy: np.ndarray, query_xy: np.ndarray, radius: floa
 
 def radius_pairs(xy: np.ndarray, radius: float) -> np.ndarray:
     """All unordered pairs ``(i, j)``, i < j, of points within ``radius`` (inclusive), shape [M, 2]."""
+    _check_radius(radius)
     tree = cKDTree(np.asarray(xy, dtype=np.float64))
     pairs = tree.query_pairs(r=radius, output_type="ndarray")
     return pairs.astype(np.int64).reshape(-1, 2)
