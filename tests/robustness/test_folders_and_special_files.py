@@ -95,3 +95,12 @@ def test_folder_with_an_image_name_is_a_bad_image(tmp_path: Path) -> None:
     (tmp_path / "dir.jpg").mkdir()
     with pytest.raises(BadImageError, match=r"dir\.jpg: not a regular file"):
         load_image(tmp_path / "dir.jpg")
+
+
+@pytest.mark.timeout(60)
+def test_report_thumbnail_of_a_fifo_is_a_placeholder(tmp_path: Path) -> None:
+    from geovpr.eval.visualize import PLACEHOLDER, thumbnail
+
+    os.mkfifo(tmp_path / "p.jpg")
+    tile = thumbnail(str(tmp_path / "p.jpg"), 40)
+    assert tile.size == (40, 30) and tile.getpixel((0, 0)) == PLACEHOLDER
