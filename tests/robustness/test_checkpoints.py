@@ -38,7 +38,8 @@ def test_lfs_pointer_on_the_command_line_is_one_line(tmp_path: Path, caplog) -> 
     (tmp_path / "m.pth").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:1\nsize 9\n")
     logging.getLogger("geovpr").propagate = True
     with caplog.at_level(logging.INFO, logger="geovpr"):
-        rc = main(["index", "build", "--model", str(tmp_path / "m.pth"), "--images", str(tmp_path), "--out", str(tmp_path / "i")])
+        rc = main(["index", "build", "--model", str(tmp_path / "m.pth"), "--images", str(tmp_path),
+                   "--out", str(tmp_path / "i")])
     assert rc == 2 and "Git LFS pointer" in caplog.text and "Traceback" not in caplog.text
 
 
