@@ -21,9 +21,9 @@ from geovpr.errors import DataError
 MAX_DESCRIPTOR_DIM = 65536
 _SEGMENT = re.compile(r"seg-\d{5}")
 _ANN = re.compile(r"ann-\d{5}\.faiss")
-_TOP_KEYS = {"format", "version", "complete", "created", "model", "coord_system", "utm_zone", "metric_zone",
-             "segments", "num_images", "skipped", "ann"}
-_MODEL_KEYS = {"fingerprint", "config", "preprocess", "descriptor_dim", "spec"}
+_TOP_KEYS = {"format", "version", "complete", "created", "environment", "model", "coord_system", "utm_zone",
+             "metric_zone", "segments", "num_images", "skipped", "ann"}
+_MODEL_KEYS = {"fingerprint", "config", "preprocess", "descriptor_dim", "spec", "load_options"}
 
 
 def _is_int(x: Any) -> bool:
@@ -52,13 +52,15 @@ def _model(model: Any, where: str) -> None:
     _need(_is_int(dim) and 1 <= dim <= MAX_DESCRIPTOR_DIM, where,
           f"model.descriptor_dim must be an integer in 1 .. {MAX_DESCRIPTOR_DIM}, got {dim!r}")
     _need(model.get("spec") is None or isinstance(model["spec"], str), where, "model.spec must be a string or null")
+    _need(isinstance(model.get("load_options", {}), dict), where, "model.load_options must be an object")
 
 
 def _segments(segments: Any, where: str) -> int:
     _need(isinstance(segments, list), where, "'segments' must be a list")
     names, total = set(), 0
     for i, seg in enumerate(segments):
-        _keys(seg, {"name", "count"}, {"name", "count"}, f"{where} segments[{i}]")
+        _keys(seg, {"name", "count", "environment"}, {"name", "count"}, f"{where} segments[{i}]")
+        _need(isinstance(seg.get("environment", {}), dict), where, f"segments[{i}].environment must be an object")
         _need(isinstance(seg["name"], str) and bool(_SEGMENT.fullmatch(seg["name"])), where,
               f"segments[{i}].name {seg['name']!r} is not a segment name (seg-NNNNN)")
         _need(seg["name"] not in names, where, f"segments[{i}].name {seg['name']!r} appears twice")
@@ -82,6 +84,7 @@ def _ann(ann: Any, where: str, kinds: tuple[str, ...]) -> None:
 def validate_manifest(manifest: Any, where: str, *, ann_kinds: tuple[str, ...] = ("hnsw", "ivfpq")) -> None:
     """Raise :class:`DataError` unless ``manifest`` (read from ``where``) follows the schema."""
     _keys(manifest, _TOP_KEYS, {"format", "version", "model", "segments", "num_images"}, where)
+    _need(isinstance(manifest.get("environment", {}), dict), where, "'environment' must be an object")
     _need(_is_int(manifest["version"]) and manifest["version"] >= 1, where, "'version' must be an integer >= 1")
     _need(isinstance(manifest.get("complete", False), bool), where, "'complete' must be true or false")
     _model(manifest["model"], where)
