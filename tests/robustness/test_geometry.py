@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geovpr.coords import Coordinates, coords_from_csv
+from geovpr.data.coords import Coordinates, coords_from_csv
 from geovpr.data.readers.gsv_cities import read_gsv_cities
 from geovpr.errors import DataError
 from geovpr.geo import OutsideUTMError, latlon_to_utm, utm_zone

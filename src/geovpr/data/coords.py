@@ -29,6 +29,7 @@ import csv
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -106,7 +107,7 @@ class Coordinates:
                     f"cannot mix coordinate systems: the index holds {self.system} coordinates, "
                     f"the new images have {other.system} coordinates"
                 )
-            if self.zone and other.zone and self.zone != other.zone:
+            if self.zone and other.zone and not same_utm_frame(self.zone, other.zone):
                 raise DataError(f"cannot mix UTM zones {self.zone} and {other.zone} in one index")
         system = self.system if self.present.any() or not other.present.any() else other.system
         return Coordinates(np.concatenate([self.values, other.values]), system, self.zone or other.zone)
@@ -174,7 +175,7 @@ def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = 
     the file; otherwise it is counted as missing. Mixed UTM zones raise.
     """
     values = np.full((len(paths), 2), np.nan)
-    zones: dict[str, str] = {}
+    zones: list[tuple[str, str]] = []
     for i, p in enumerate(paths):
         try:
             parsed = parse_at_filename(p, strict=strict)
@@ -184,14 +185,58 @@ def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = 
             continue
         values[i] = parsed[:2]
         if parsed[2]:
-            zones.setdefault(parsed[2], str(p))
-    if len(zones) > 1:
-        (z1, f1), (z2, f2) = list(zones.items())[:2]
-        raise DataError(
-            f"images lie in different UTM zones ({z1}: {f1}; {z2}: {f2}); their eastings/northings are not "
-            "comparable — give a CSV with lat/lon instead (--coords FILE.csv)"
-        )
-    return Coordinates(values, "utm", next(iter(zones), ""))
+            zones.append((parsed[2], str(p)))
+    return Coordinates(values, "utm", check_one_utm_frame(zones))
+
+
+def utm_frame(zone: str) -> tuple[str, str]:
+    """``(zone number, hemisphere)`` of a zone string such as ``"17T"``; hemisphere ``"N"``, ``"S"`` or ``""``.
+
+    Latitude bands C..M are south of the equator, N..X north; eastings and
+    northings of one zone number and hemisphere are one metric frame, whatever
+    the band.
+    """
+    m = re.fullmatch(r"\s*(\d{1,2})\s*([A-Za-z]?)\s*", zone)
+    if not m:
+        return zone.strip().upper(), ""
+    number, letter = m.groups()
+    return str(int(number)), ("" if not letter else "N" if letter.upper() >= "N" else "S")
+
+
+def same_utm_frame(a: str, b: str) -> bool:
+    """Whether two zone strings name one metric frame (an unknown hemisphere matches either)."""
+    (na, ha), (nb, hb) = utm_frame(a), utm_frame(b)
+    return na == nb and (not ha or not hb or ha == hb)
+
+
+def check_one_utm_frame(zones: Sequence[tuple[str, str]]) -> str:
+    """The zone of ``(zone, file)`` pairs when all lie in one UTM frame (``""`` if none is known).
+
+    The one rule for ``@``-names everywhere (index, eval, GDS, training):
+    eastings/northings of different zones (or hemispheres) are not comparable,
+    so such a set is refused naming one file of each zone.
+    """
+    if not zones:
+        return ""
+    first, first_file = zones[0]
+    for zone, file in zones[1:]:
+        if not same_utm_frame(first, zone):
+            raise DataError(
+                f"images lie in different UTM zones ({first}: {first_file}; {zone}: {file}); their "
+                "eastings/northings are not comparable — split the set by zone, or give lat/lon coordinates "
+                "(a CSV) instead"
+            )
+    return first
+
+
+def at_name_zones(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
+    """``(zone, file)`` of every ``@``-name in ``paths`` that states its zone."""
+    out = []
+    for p in paths:
+        parsed = parse_at_filename(p, strict=False)
+        if parsed is not None and parsed[2]:
+            out.append((parsed[2], str(p)))
+    return out
 
 
 # ----------------------------------------------------------------------------- EXIF GPS

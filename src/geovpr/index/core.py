@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from geovpr.data.coords import Coordinates, resolve_coords
+from geovpr.data.coords import Coordinates, resolve_coords, same_utm_frame
 from geovpr.errors import ConfigError, DataError
 from geovpr.index import ann as ann_mod
 from geovpr.index.build import build_segment
@@ -493,7 +493,7 @@ def _merge_coord_system(manifest: dict[str, Any], coord: Coordinates, folder: Pa
     if system != coord.system:
         raise DataError(f"{folder} holds {system} coordinates; the new images have {coord.system} coordinates "
                         "(give the same kind of source)")
-    if manifest.get("utm_zone") and coord.zone and manifest["utm_zone"] != coord.zone:
+    if manifest.get("utm_zone") and coord.zone and not same_utm_frame(manifest["utm_zone"], coord.zone):
         raise DataError(f"{folder} holds UTM zone {manifest['utm_zone']}; the new images are in zone {coord.zone}")
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geovpr.data.coords import read_coordinate_csv, utm_from_names
+from geovpr.data.coords import at_name_zones, check_one_utm_frame, read_coordinate_csv, utm_from_names
 from geovpr.data.eval_set import EvalSet
 from geovpr.data.images import list_images
 from geovpr.errors import DataError
@@ -99,6 +99,7 @@ def read_folder_eval(root: str | Path, *, radius: float = 25.0) -> EvalSet:
         raise DataError(f"{root / 'database.csv'}: the database list is empty")
     if not q_paths:
         raise DataError(f"{root / 'queries.csv'}: the query list is empty")
+    check_one_utm_frame(at_name_zones(list(db_paths) + list(q_paths)))  # database and queries: one frame
     db_utm = utm_from_names(db_paths) if db_xy is None else db_xy
     q_utm = utm_from_names(q_paths) if q_xy is None else q_xy
     if db_kind == "latlon" or q_kind == "latlon":

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geovpr.data.coords import utm_from_names
+from geovpr.data.coords import at_name_zones, check_one_utm_frame, utm_from_names
 from geovpr.data.images import list_images
 from geovpr.data.readers.gsv_cities import drop_small_places
 from geovpr.data.table import ImageTable
@@ -84,6 +84,7 @@ def read_folder_places(
     offset = 0
     for city in sorted(set(cities)):
         rows = np.flatnonzero(cities == city)
+        check_one_utm_frame(at_name_zones([files[i] for i in rows]))  # per city: places never span cities
         labels = group_places(utm[rows], radius, grouping)
         place_ids[rows] = labels + offset
         offset += int(labels.max(initial=-1)) + 1
