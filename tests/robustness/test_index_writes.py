@@ -152,3 +152,14 @@ def test_symlinked_out_is_refused_before_anything_is_written(tmp_path: Path, ind
     with pytest.raises(DataError, match="is a symbolic link; give the folder it points to"):
         Index.build(PixelsModel(), tmp_path / "db", link, overwrite=True, progress=False)
     assert link.is_symlink() and len(Index.load(index_dir)) == 6
+
+
+def test_written_files_follow_the_users_umask(tmp_path: Path) -> None:
+    _images(tmp_path / "db", 2, 500000, 0)
+    old = os.umask(0o022)
+    try:
+        Index.build(PixelsModel(), tmp_path / "db", tmp_path / "idx", progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "idx").rglob("*") if p.is_file()]
+    assert files and {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o644)}

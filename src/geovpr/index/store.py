@@ -38,7 +38,7 @@ MANIFEST = "manifest.json"
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` atomically (:mod:`geovpr.atomic`)."""
-    atomic_write_json(path, data, ensure_ascii=False, indent=1)
+    atomic_write_json(path, data, ensure_ascii=False, indent=1, allow_nan=False)
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
