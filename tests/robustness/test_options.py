@@ -132,3 +132,14 @@ def test_recipe_name_cannot_send_the_output_outside_runs() -> None:
     for name in ("/etc", "../../x", "a/b", "..", "", "a\\b"):
         with pytest.raises(ConfigError, match="is not a plain folder name"):
             default_out(name)
+
+
+def test_eval_results_never_hold_nan(tmp_path: Path) -> None:
+    from geovpr.errors import DataError
+    from geovpr.eval.results import write_json
+
+    with pytest.raises(DataError, match="non-finite number"):
+        write_json({"recall": {"1": float("nan")}}, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+    write_json({"recall": {"1": np.float32(0.5)}}, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == {"recall": {"1": 0.5}}
