@@ -163,3 +163,13 @@ def test_written_files_follow_the_users_umask(tmp_path: Path) -> None:
         os.umask(old)
     files = [p for p in (tmp_path / "idx").rglob("*") if p.is_file()]
     assert files and {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o644)}
+
+
+def test_a_symlink_to_the_index_shares_its_lock(tmp_path: Path, index_dir: Path) -> None:
+    link = tmp_path / "alias"
+    link.symlink_to(index_dir)
+    assert lock_path(link) == lock_path(index_dir) == index_dir.with_name("idx.lock")
+    _images(tmp_path / "more", 1, 800000, 30)
+    with index_lock(index_dir):
+        with pytest.raises(DataError, match="is in use by pid"):
+            Index.load(link).add(tmp_path / "more", progress=False)

@@ -32,8 +32,8 @@ TAG = b"geovpr index lock"
 
 
 def lock_path(folder: str | os.PathLike) -> Path:
-    """``<folder>.lock`` beside the index folder (absolute, ``.``/``..`` resolved, symlinks not followed)."""
-    folder = Path(os.path.abspath(folder))
+    """``<folder>.lock`` beside the real index folder (symlinks resolved, so every path to it shares one lock)."""
+    folder = Path(os.path.realpath(folder))
     return folder.with_name(folder.name + ".lock")
 
 
