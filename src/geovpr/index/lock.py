@@ -40,7 +40,7 @@ def lock_path(folder: str | os.PathLike) -> Path:
 def _holder(fd: int) -> str:
     text = os.pread(fd, 200, 0).decode("utf-8", "replace")
     pid = text.rsplit("pid", 1)[-1].strip() if text.startswith(TAG.decode()) else ""
-    return f"pid {pid}" if pid.isdigit() else "another process"
+    return f"pid {pid}" if pid.isdigit() else "another geovpr process"
 
 
 @contextmanager

@@ -4,7 +4,7 @@ A config may come from anywhere. Allowed top-level keys, ``format_version``
 an integer this geovpr reads, ``model`` a JSON object of plain values (every
 number finite; size-like fields — keys ending in ``_dim`` and the known
 counts — integers in ``0 .. MAX_MODEL_DIM``), and every ``preprocess`` block
-``{"size": [H, W], "mode": "rgb"|"gray"}`` with sides in ``1 .. MAX_IMAGE_SIDE``.
+``{"size": [H, W], "mode": "rgb"|"gray"[, "standardize": bool]}`` with sides in ``1 .. MAX_IMAGE_SIDE``.
 A violation is a one-line :class:`~geovpr.errors.CheckpointError` naming the
 file and the key path.
 """
@@ -33,13 +33,15 @@ def _is_int(x: Any) -> bool:
 
 
 def validate_preprocess(block: Any, where: str, key: str = "preprocess") -> None:
-    if not isinstance(block, dict) or set(block) - {"size", "mode"} or "size" not in block:
-        _fail(where, key, 'must be {"size": [H, W], "mode": "rgb" or "gray"}')
+    if not isinstance(block, dict) or set(block) - {"size", "mode", "standardize"} or "size" not in block:
+        _fail(where, key, 'must be {"size": [H, W], "mode": "rgb" or "gray"[, "standardize": true/false]}')
     size = block["size"]
     if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_IMAGE_SIDE for s in size)):
         _fail(where, key + ".size", f"must be two integers in 1 .. {MAX_IMAGE_SIDE}, got {size!r}")
     if block.get("mode", "rgb") not in ("rgb", "gray"):
         _fail(where, key + ".mode", f"must be 'rgb' or 'gray', got {block.get('mode')!r}")
+    if not isinstance(block.get("standardize", False), bool):
+        _fail(where, key + ".standardize", f"must be true or false, got {block.get('standardize')!r}")
 
 
 def _value(value: Any, where: str, key: str, depth: int) -> None:
