@@ -104,7 +104,7 @@ def test_polar_positions_are_refused_with_the_row() -> None:
 
 def test_polar_rows_in_csv_files_name_file_and_row(tmp_path: Path) -> None:
     (tmp_path / "gps.csv").write_text("image,lat,lon\na.jpg,60,10\nb.jpg,88,10\n")
-    with pytest.raises(DataError, match=r"gps\.csv, line 3: lat/lon \(88\.0, 10\.0\) out of range"):
+    with pytest.raises(DataError, match=r"gps\.csv: row 2 \(line 3\): lat/lon \(88\.0, 10\.0\) out of range"):
         coords_from_csv(tmp_path / "gps.csv", ["a.jpg", "b.jpg"])
     frames = tmp_path / "gsv" / "Dataframes"
     frames.mkdir(parents=True)

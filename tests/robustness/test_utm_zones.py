@@ -10,7 +10,7 @@ from PIL import Image
 
 from geovpr.cli import main
 from geovpr.data.coords import coords_from_filenames, same_utm_frame
-from geovpr.data.eval_set import load_eval_set
+from geovpr.data.readers import load_eval_set
 from geovpr.data.readers.folder_train import read_folder_places
 from geovpr.errors import DataError
 
