@@ -3,6 +3,16 @@
 Distances are planar Euclidean distances on UTM easting/northing in metres,
 as every VPR benchmark uses. Radius queries are **inclusive** (d <= r), the
 convention of VPR-methods-evaluation (scikit-learn ``radius_neighbors``).
+
+A set of lat/lon points is projected with **one zone and one hemisphere for
+the whole set** (those of its first point, unless given): the 10 000 km false
+northing of the southern hemisphere is applied to all points or to none, so
+two points 22 m apart on either side of the equator stay 22 m apart, and
+points just across a zone border are projected into the set's zone (the
+transverse Mercator series stays accurate to well below 0.1 % within a zone
+width of the border). UTM is undefined beyond 84 N and 80 S: such latitudes
+are refused (:class:`OutsideUTMError`, naming the row); no polar projection is
+implemented.
 """
 from __future__ import annotations
 
@@ -19,10 +29,32 @@ _E2 = _F * (2 - _F)
 _EP2 = _E2 / (1 - _E2)
 
 
+UTM_LAT_RANGE = (-80.0, 84.0)
+
+
+class OutsideUTMError(ValueError):
+    """A position UTM cannot project; ``row`` is its index in the input."""
+
+    def __init__(self, row: int, lat: float, lon: float) -> None:
+        self.row = row
+        super().__init__(f"row {row}: ({lat}, {lon}) is outside the UTM range (latitude -80..84, longitude "
+                         "-180..180); polar positions are not supported")
+
+
+def check_utm_range(lat: np.ndarray, lon: np.ndarray) -> None:
+    """Raise :class:`OutsideUTMError` for the first position that is not finite or not projectable."""
+    lat = np.asarray(lat, dtype=np.float64).reshape(-1)
+    lon = np.asarray(lon, dtype=np.float64).reshape(-1)
+    with np.errstate(invalid="ignore"):
+        bad = ~((lat >= UTM_LAT_RANGE[0]) & (lat <= UTM_LAT_RANGE[1]) & (lon >= -180.0) & (lon <= 180.0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise OutsideUTMError(row, float(lat[row]), float(lon[row]))
+
+
 def utm_zone(lat: float, lon: float) -> tuple[int, str]:
     """UTM zone number and latitude band letter of a WGS84 position."""
-    if not -80.0 <= lat <= 84.0:
-        raise ValueError(f"latitude {lat} outside the UTM range [-80, 84]")
+    check_utm_range(np.array([lat]), np.array([lon]))
     number = int((lon + 180.0) // 6.0) % 60 + 1
     if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:
         number = 32
@@ -36,12 +68,16 @@ def utm_zone(lat: float, lon: float) -> tuple[int, str]:
     return number, letter
 
 
-def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: int | None = None) -> np.ndarray:
+def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: int | None = None,
+                  northern: bool | None = None) -> np.ndarray:
     """Project WGS84 lat/lon (degrees) to UTM easting/northing in metres, shape [N, 2].
 
-    All points are projected into one zone (``zone`` or the zone of the first
-    point) so that distances inside a city stay planar and consistent.
-    Southern-hemisphere points get the 10 000 km false northing.
+    All points are projected into one zone (``zone``, default: the zone of the
+    first point) and one hemisphere (``northern``, default: that of the first
+    point; a southern set gets the 10 000 km false northing on every point), so
+    that distances inside a set stay planar and consistent even across the
+    equator or a zone border. Positions outside UTM's range raise
+    :class:`OutsideUTMError` naming the row.
     """
     lat = np.asarray(lat, dtype=np.float64).reshape(-1)
     lon = np.asarray(lon, dtype=np.float64).reshape(-1)
@@ -49,8 +85,11 @@ def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: int | None = None) -> 
         raise ValueError("lat and lon must have the same length")
     if lat.size == 0:
         return np.zeros((0, 2), dtype=np.float64)
+    check_utm_range(lat, lon)
     if zone is None:
         zone = utm_zone(float(lat[0]), float(lon[0]))[0]
+    if northern is None:
+        northern = bool(lat[0] >= 0)
     lon0 = math.radians((zone - 1) * 6 - 180 + 3)
     phi = np.radians(lat)
     lam = np.radians(lon)
@@ -74,7 +113,8 @@ def latlon_to_utm(lat: np.ndarray, lon: np.ndarray, zone: int | None = None) -> 
         * np.tan(phi)
         * (a**2 / 2 + (5 - t + 9 * c + 4 * c**2) * a**4 / 24 + (61 - 58 * t + t**2 + 600 * c - 330 * _EP2) * a**6 / 720)
     )
-    north = np.where(lat < 0, north + 10_000_000.0, north)
+    if not northern:
+        north = north + 10_000_000.0
     return np.stack([east, north], axis=1)
 
 
@@ -115,8 +155,15 @@ def pairwise_distances(xy: np.ndarray, other: np.ndarray | None = None) -> np.nd
     return np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
 
 
+def _check_radius(radius: float) -> None:
+    """A radius must be a finite number >= 0 (scipy would silently use ``|r|`` and accept NaN)."""
+    if not (math.isfinite(radius) and radius >= 0):
+        raise ValueError(f"radius must be a finite number >= 0 metres, got {radius}")
+
+
 def radius_neighbors(database_xy: np.ndarray, query_xy: np.ndarray, radius: float) -> list[np.ndarray]:
     """For each query, the sorted indices of database points within ``radius`` (inclusive)."""
+    _check_radius(radius)
     database_xy = np.asarray(database_xy, dtype=np.float64)
     query_xy = np.asarray(query_xy, dtype=np.float64)
     if len(database_xy) == 0:
@@ -128,6 +175,7 @@ def radius_neighbors(database_xy: np.ndarray, query_xy: np.ndarray, radius: floa
 
 def radius_pairs(xy: np.ndarray, radius: float) -> np.ndarray:
     """All unordered pairs ``(i, j)``, i < j, of points within ``radius`` (inclusive), shape [M, 2]."""
+    _check_radius(radius)
     tree = cKDTree(np.asarray(xy, dtype=np.float64))
     pairs = tree.query_pairs(r=radius, output_type="ndarray")
     return pairs.astype(np.int64).reshape(-1, 2)

@@ -78,8 +78,7 @@ def test_utm_to_latlon_inverts_the_projection() -> None:
     lat = rng.uniform(-60, 70, 200)
     lon0 = (33 - 1) * 6 - 180 + 3
     lon = lon0 + rng.uniform(-2.9, 2.9, 200)
-    xy = latlon_to_utm(lat, lon, zone=33)
-    for hemisphere in (True, False):
-        rows = lat >= 0 if hemisphere else lat < 0
-        back_lat, back_lon = utm_to_latlon(xy[rows, 0], xy[rows, 1], 33, northern=hemisphere)
-        assert np.abs(back_lat - lat[rows]).max() < 1e-7 and np.abs(back_lon - lon[rows]).max() < 1e-7
+    for northern in (True, False):  # one hemisphere (false northing) for the whole set, either way
+        xy = latlon_to_utm(lat, lon, zone=33, northern=northern)
+        back_lat, back_lon = utm_to_latlon(xy[:, 0], xy[:, 1], 33, northern=northern)
+        assert np.abs(back_lat - lat).max() < 1e-7 and np.abs(back_lon - lon).max() < 1e-7

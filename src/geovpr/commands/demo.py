@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from geovpr.demo import DEMO, QUICK, results_table, run_demo
 
+    from geovpr.commands import _validate as v
+
+    v.device(args.device)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ConfigError(f"--out {args.out} exists and is not a folder")
     for name, value in (("--seeds", args.seeds), ("--epochs", args.epochs), ("--steps-per-epoch", args.steps_per_epoch),

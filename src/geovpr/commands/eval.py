@@ -61,8 +61,6 @@ def _load_model(args: argparse.Namespace):
         model.head_mode = args.head_mode
     if args.image_size is not None:
         h, w = args.image_size
-        if h < 1 or w < 1:
-            raise ConfigError(f"--image-size must be positive, got {h} {w}")
         base = getattr(model, "preprocess", Preprocess())
         model.preprocess = dataclasses.replace(base, size=(h, w))
     return model
@@ -86,18 +84,20 @@ def _pca(args: argparse.Namespace, model, extract_kwargs: dict):
                            cache_dir=args.pca_cache, **extract_kwargs)
 
 
-def check_device(name: str) -> None:
-    """Raise :class:`ConfigError` for a malformed or unavailable torch device."""
-    import torch
+def validate(args: argparse.Namespace) -> None:
+    """Every option of ``geovpr eval``, checked before any work (exit 2 with one line)."""
+    from geovpr.commands import _validate as v
 
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"--device {name!r} is not a torch device ({exc})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {name}: MPS is not available on this machine (use --device cpu)")
+    v.device(args.device)
+    v.positive(args.positive_radius, "--positive-radius")
+    v.at_least(args.batch_size, 1, "--batch-size")
+    v.at_least(args.num_workers, 0, "--num-workers")
+    v.all_at_least(args.recall_values, 1, "--recall-values")
+    v.image_size(args.image_size)
+    v.at_least(args.pca_dim, 1, "--pca-dim")
+    v.at_least(args.pca_max_images, 1, "--pca-max-images")
+    if args.pca_dim is not None and not args.pca_data:
+        raise ConfigError("--pca-dim needs --pca-data DIR (images to fit the PCA on)")
 
 
 def _default_batch_size(args: argparse.Namespace) -> int:
@@ -119,14 +119,10 @@ def run(args: argparse.Namespace) -> int:
     from geovpr.eval.results import format_table, write_json
     from geovpr.provenance import environment_record
 
-    check_device(args.device)
+    validate(args)
     check_weight_options(args)
     if args.batch_size is None:
         args.batch_size = _default_batch_size(args)
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if any(k < 1 for k in args.recall_values):
-        raise ConfigError(f"--recall-values must be >= 1, got {args.recall_values}")
     eval_set = load_eval_set(args.data, format=args.format, protocol=args.protocol, image_root=args.image_root,
                              positive_radius=args.positive_radius)
     model = _load_model(args)

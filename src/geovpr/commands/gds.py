@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,29 @@ def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device
 def _pick(arrays: Any, keys: tuple[str, ...], path: Path) -> np.ndarray:
     for k in keys:
         if k in arrays:
-            return np.asarray(arrays[k], dtype=np.float32)
+            return _numeric(arrays[k], k, path)
     raise DataError(f"{path}: no array named one of {list(keys)}; found {list(arrays.keys())}")
+
+
+def _numeric(array: np.ndarray, key: str, path: Path, columns: int | None = None) -> np.ndarray:
+    """``array`` as float (2-D, numbers only), or a DataError naming the file and array."""
+    if array.dtype.kind not in "fiu" or array.ndim != 2 or (columns is not None and array.shape[1] != columns):
+        want = f"[N, {columns}]" if columns else "[N, D]"
+        raise DataError(f"{path}: array {key!r} is {array.dtype} of shape {array.shape}, expected numbers {want}")
+    return np.asarray(array, dtype=np.float32 if columns is None else np.float64)
+
+
+def check_finite(arrays: dict[str, np.ndarray], source: str) -> None:
+    """Every descriptor and coordinate row finite, non-empty sets, equal descriptor widths."""
+    for key, array in arrays.items():
+        if len(array) == 0:
+            raise DataError(f"{source}: {key} is empty")
+        bad = ~np.isfinite(array).all(axis=1)
+        if bad.any():
+            raise DataError(f"{source}: {key} row {int(np.flatnonzero(bad)[0])} is not finite (NaN or infinity)")
+    if arrays["database"].shape[1] != arrays["queries"].shape[1]:
+        raise DataError(f"{source}: database descriptors are {arrays['database'].shape[1]}-D, queries "
+                        f"{arrays['queries'].shape[1]}-D")
 
 
 def load_descriptor_file(path: str | Path, eval_set: Any | None) -> dict[str, np.ndarray]:
@@ -85,12 +107,14 @@ def load_descriptor_file(path: str | Path, eval_set: Any | None) -> dict[str, np
     if not path.is_file():
         raise DataError(f"{path}: descriptor file not found")
     try:
-        arrays = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     out = {"database": _pick(arrays, DB_KEYS, path), "queries": _pick(arrays, Q_KEYS, path)}
     if "database_utm" in arrays and "queries_utm" in arrays:
-        out["database_utm"], out["queries_utm"] = arrays["database_utm"], arrays["queries_utm"]
+        out["database_utm"] = _numeric(arrays["database_utm"], "database_utm", path, columns=2)
+        out["queries_utm"] = _numeric(arrays["queries_utm"], "queries_utm", path, columns=2)
     elif eval_set is None:
         raise ConfigError(f"{path} has no database_utm/queries_utm arrays: pass --data with the evaluation set")
     elif eval_set.db_utm is None or eval_set.query_utm is None:
@@ -113,11 +137,27 @@ def summary_table(summaries: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Every option of ``geovpr gds``, checked before any work (exit 2 with one line)."""
+    from geovpr.commands import _validate as v
+
+    v.device(args.device)
+    v.at_least(args.batch_size, 1, "--batch-size")
+    for flag in ("max_distance", "bin_size", "slope_range", "radius", "gap_bin"):
+        v.positive(getattr(args, flag), "--" + flag.replace("_", "-"))
+    if args.bin_size > args.max_distance:
+        raise ConfigError(f"--bin-size {args.bin_size} is larger than --max-distance {args.max_distance}")
+    v.at_least(args.top_k, 1, "-k/--top-k")
+    if args.model and not args.data:
+        raise ConfigError("--model needs --data (the images to describe)")
+
+
 def run(args: argparse.Namespace) -> int:
     from geovpr.eval.gds import gds_report
     from geovpr.eval.visualize import plot_gds
     from geovpr.provenance import environment_record
 
+    validate(args)
     check_weight_options(args)
     eval_set = None
     if args.data:
@@ -127,8 +167,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.model:
-        if eval_set is None:
-            raise ConfigError("--model needs --data (the images to describe)")
         model = load_cli_model(args, args.device)
         arrays = model_descriptors(model, eval_set, batch_size=args.batch_size, device=args.device,
                                    on_bad_image=args.on_bad_image, progress=not args.no_progress)
@@ -138,12 +176,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         arrays = load_descriptor_file(args.descriptors, eval_set)
         name = args.name or Path(args.descriptors).stem
+    check_finite(arrays, str(args.descriptors or args.model))
     report = gds_report(arrays["queries"], arrays["database"], arrays["queries_utm"], arrays["database_utm"],
                         max_distance=args.max_distance, bin_size=args.bin_size, slope_range=args.slope_range,
                         radius=args.radius, gap_bin=args.gap_bin, k=args.top_k)
     report["model"] = name
     report["environment"] = environment_record(device=args.device if args.model else None)
-    atomic_write_text(out / "gds.json", json.dumps(report, indent=2) + "\n")
+    try:
+        text = json.dumps(report, indent=2, allow_nan=False)
+    except ValueError:
+        raise DataError("the GDS report holds a non-finite number (NaN or infinity); nothing was written") from None
+    atomic_write_text(out / "gds.json", text + "\n")
     plot_gds({name: report}, out / "gds.png")
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")
     log.info("GDS written to %s (gds.json, gds.png)", out)

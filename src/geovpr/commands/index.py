@@ -78,9 +78,20 @@ def run(args: argparse.Namespace) -> int:
     return run_with_bad_image_hint(_run, args)
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Every option of ``geovpr index build|add``, checked before any work (exit 2 with one line)."""
+    from geovpr.commands import _validate as v
+
+    v.device(args.device)
+    v.at_least(args.batch_size, 1, "--batch-size")
+    v.at_least(args.chunk_size, 1, "--chunk-size")
+
+
 def _run(args: argparse.Namespace) -> int:
     from geovpr.index import Index
 
+    if args.index_command != "info":
+        validate(args)
     if args.index_command == "info":
         json.dump(Index.load(args.index).summary(), sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")

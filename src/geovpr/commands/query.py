@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from geovpr.atomic import atomic_write_json
+from geovpr.atomic import atomic_write_text
 from geovpr.commands._common import add_weight_options, check_weight_options
 from geovpr.errors import ConfigError, DataError
 
@@ -73,15 +73,36 @@ def run(args: argparse.Namespace) -> int:
     return run_with_bad_image_hint(_run, args)
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Every option of ``geovpr query``, checked before any work (exit 2 with one line)."""
+    from geovpr.commands import _validate as v
+
+    v.device(args.device)
+    v.at_least(args.top_k, 1, "-k/--top-k")
+    v.positive(args.radius, "--radius")
+    v.at_least(args.batch_size, 1, "--batch-size")
+    out = Path(args.out)
+    if out.suffix.lower() in (".html", ".htm", ".png"):
+        raise ConfigError(f"--out {args.out}: --out is the JSON answers file (e.g. results.json); "
+                          "the report goes beside it, or to --report PATH")
+    if not args.no_report:
+        html, png = report_paths(args)
+        if out.resolve() in (html.resolve(), png.resolve()):
+            raise ConfigError(f"--report {args.report} would overwrite the answers file --out {args.out}")
+
+
+def report_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The HTML report and its PNG: ``--report`` or ``--out`` with ``.html``; the PNG beside the HTML."""
+    html = Path(args.report) if args.report else Path(args.out).with_suffix(".html")
+    return html, html.with_suffix(".png")
+
+
 def _run(args: argparse.Namespace) -> int:
     from geovpr.commands.index import model_for_index
     from geovpr.index import Index
     from geovpr.index.report import write_report
 
-    if args.top_k < 1:
-        raise ConfigError(f"-k must be >= 1, got {args.top_k}")
-    if args.radius < 0:
-        raise ConfigError(f"--radius must be >= 0, got {args.radius}")
+    validate(args)
     check_weight_options(args)
     queries = expand_queries(args.images)
     index = Index.load(args.index, model=model_for_index(args))
@@ -89,12 +110,17 @@ def _run(args: argparse.Namespace) -> int:
                              on_bad_image=args.on_bad_image,
                              exact=True if args.exact else None, batch_size=args.batch_size, device=args.device)
     entries = [r.to_json() for r in results]
-    out = atomic_write_json(args.out, entries, ensure_ascii=False, indent=1)
+    try:
+        text = json.dumps(entries, ensure_ascii=False, indent=1, allow_nan=False)
+    except ValueError:
+        raise DataError("the answers hold a non-finite number (NaN or infinity; a tampered index?); "
+                        "nothing was written") from None
+    out = atomic_write_text(args.out, text)
     n_err = sum(1 for e in entries if "error" in e)
     log.info("%d quer%s → %s%s", len(entries), "y" if len(entries) == 1 else "ies", out,
              f" ({n_err} unreadable, skipped)" if n_err else "")
     if not args.no_report:
-        html = Path(args.report) if args.report else out.with_suffix(".html")
-        write_report(entries, html, html.with_suffix(".png"))
-        log.info("report: %s, %s", html, html.with_suffix(".png"))
+        html, png = report_paths(args)
+        write_report(entries, html, png)
+        log.info("report: %s, %s", html, png)
     return 0

@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+from geovpr.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -24,6 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def default_out(name: object) -> Path:
+    """``runs/<name>``; a recipe ``name`` must be one plain folder name, so the output stays under ``runs/``."""
+    text = str(name)
+    if not text or text in (".", "..") or "/" in text or "\\" in text or Path(text).is_absolute() or "\0" in text:
+        raise ConfigError(f"recipe name {text!r} is not a plain folder name; it names the default output "
+                          "folder runs/<name> (or pass --out)")
+    return Path("runs") / text
+
+
 def run(args: argparse.Namespace) -> int:
     from geovpr.train.recipe import resolve_recipe
 
@@ -35,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from geovpr.train.api import fit
 
-    out = Path(args.out) if args.out else Path("runs") / recipe.name
+    out = Path(args.out) if args.out else default_out(recipe.name)
     result = fit(args.recipe, out, overrides=args.overrides)
     log.info("model written to %s", out / "model")
     for name, res in result.metrics.items():

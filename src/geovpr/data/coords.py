@@ -29,6 +29,7 @@ import csv
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -36,7 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from geovpr.errors import DataError
-from geovpr.geo import latlon_to_utm, utm_zone
+from geovpr.geo import UTM_LAT_RANGE, OutsideUTMError, check_utm_range, latlon_to_utm, utm_zone
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,14 @@ class Coordinates:
         object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).reshape(-1, 2))
         if self.system not in SYSTEMS:
             raise ValueError(f"coordinate system must be one of {SYSTEMS}, got {self.system!r}")
+        if self.system == "latlon":
+            ok = self.present
+            try:
+                check_utm_range(self.values[ok, 0], self.values[ok, 1])
+            except OutsideUTMError as exc:
+                row = int(np.flatnonzero(ok)[exc.row])
+                raise DataError(f"coordinate row {row}: lat/lon {tuple(self.values[row])} is outside the UTM range "
+                                "(latitude -80..84, longitude -180..180); polar positions are not supported") from None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -98,7 +107,7 @@ class Coordinates:
                     f"cannot mix coordinate systems: the index holds {self.system} coordinates, "
                     f"the new images have {other.system} coordinates"
                 )
-            if self.zone and other.zone and self.zone != other.zone:
+            if self.zone and other.zone and not same_utm_frame(self.zone, other.zone):
                 raise DataError(f"cannot mix UTM zones {self.zone} and {other.zone} in one index")
         system = self.system if self.present.any() or not other.present.any() else other.system
         return Coordinates(np.concatenate([self.values, other.values]), system, self.zone or other.zone)
@@ -166,7 +175,7 @@ def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = 
     the file; otherwise it is counted as missing. Mixed UTM zones raise.
     """
     values = np.full((len(paths), 2), np.nan)
-    zones: dict[str, str] = {}
+    zones: list[tuple[str, str]] = []
     for i, p in enumerate(paths):
         try:
             parsed = parse_at_filename(p, strict=strict)
@@ -176,14 +185,58 @@ def coords_from_filenames(paths: Sequence[str | os.PathLike], *, strict: bool = 
             continue
         values[i] = parsed[:2]
         if parsed[2]:
-            zones.setdefault(parsed[2], str(p))
-    if len(zones) > 1:
-        (z1, f1), (z2, f2) = list(zones.items())[:2]
-        raise DataError(
-            f"images lie in different UTM zones ({z1}: {f1}; {z2}: {f2}); their eastings/northings are not "
-            "comparable — give a CSV with lat/lon instead (--coords FILE.csv)"
-        )
-    return Coordinates(values, "utm", next(iter(zones), ""))
+            zones.append((parsed[2], str(p)))
+    return Coordinates(values, "utm", check_one_utm_frame(zones))
+
+
+def utm_frame(zone: str) -> tuple[str, str]:
+    """``(zone number, hemisphere)`` of a zone string such as ``"17T"``; hemisphere ``"N"``, ``"S"`` or ``""``.
+
+    Latitude bands C..M are south of the equator, N..X north; eastings and
+    northings of one zone number and hemisphere are one metric frame, whatever
+    the band.
+    """
+    m = re.fullmatch(r"\s*(\d{1,2})\s*([A-Za-z]?)\s*", zone)
+    if not m:
+        return zone.strip().upper(), ""
+    number, letter = m.groups()
+    return str(int(number)), ("" if not letter else "N" if letter.upper() >= "N" else "S")
+
+
+def same_utm_frame(a: str, b: str) -> bool:
+    """Whether two zone strings name one metric frame (an unknown hemisphere matches either)."""
+    (na, ha), (nb, hb) = utm_frame(a), utm_frame(b)
+    return na == nb and (not ha or not hb or ha == hb)
+
+
+def check_one_utm_frame(zones: Sequence[tuple[str, str]]) -> str:
+    """The zone of ``(zone, file)`` pairs when all lie in one UTM frame (``""`` if none is known).
+
+    The one rule for ``@``-names everywhere (index, eval, GDS, training):
+    eastings/northings of different zones (or hemispheres) are not comparable,
+    so such a set is refused naming one file of each zone.
+    """
+    if not zones:
+        return ""
+    first, first_file = zones[0]
+    for zone, file in zones[1:]:
+        if not same_utm_frame(first, zone):
+            raise DataError(
+                f"images lie in different UTM zones ({first}: {first_file}; {zone}: {file}); their "
+                "eastings/northings are not comparable — split the set by zone, or give lat/lon coordinates "
+                "(a CSV) instead"
+            )
+    return first
+
+
+def at_name_zones(paths: Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
+    """``(zone, file)`` of every ``@``-name in ``paths`` that states its zone."""
+    out = []
+    for p in paths:
+        parsed = parse_at_filename(p, strict=False)
+        if parsed is not None and parsed[2]:
+            out.append((parsed[2], str(p)))
+    return out
 
 
 # ----------------------------------------------------------------------------- EXIF GPS
@@ -223,6 +276,9 @@ def read_exif_gps(path: str | os.PathLike) -> tuple[float, float] | None:
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         log.warning("%s: EXIF GPS position (%s, %s) out of range, treated as missing", path, lat, lon)
         return None
+    if not UTM_LAT_RANGE[0] <= lat <= UTM_LAT_RANGE[1]:
+        raise DataError(f"{path}: EXIF GPS latitude {lat} is outside the UTM range (-80..84); polar positions "
+                        "are not supported (use --coords none or a CSV)")
     return lat, lon
 
 
@@ -289,8 +345,9 @@ def _coordinate(where: str, header: list[str], cols: tuple[int, int], row: list[
                         f"{row[cols[1]]!r} are not numbers") from None
     if not (math.isfinite(a) and math.isfinite(b)):
         raise DataError(f"{where}: non-finite coordinate ({a}, {b})")
-    if system == "latlon" and not (-90 <= a <= 90 and -180 <= b <= 180):
-        raise DataError(f"{where}: lat/lon ({a}, {b}) out of range")
+    if system == "latlon" and not (UTM_LAT_RANGE[0] <= a <= UTM_LAT_RANGE[1] and -180 <= b <= 180):
+        raise DataError(f"{where}: lat/lon ({a}, {b}) out of range (UTM covers latitude -80..84, "
+                        "longitude -180..180; polar positions are not supported)")
     return a, b
 
 

@@ -5,8 +5,13 @@ Decisions (the references are silent or differ):
 * Every image becomes 8-bit RGB. Grayscale, palette and CMYK images are
   converted; an **alpha channel is dropped, not composited** (the colour
   values under the alpha are kept), which is exactly what the reference
-  evaluators' ``Image.open(p).convert("RGB")`` does. 16-bit and float images
-  are scaled to 8 bits.
+  evaluators' ``Image.open(p).convert("RGB")`` does.
+* Deep images are scaled by their **bit depth, never by their content**:
+  16-bit images (PIL modes ``I;16*``) and 32-bit integer images (mode ``I``,
+  read as 16-bit data) map ``v -> round(v * 255 / 65535)``, values outside
+  ``[0, 65535]`` clipped; float images (mode ``F``) are taken as ``[0, 1]``
+  (``v -> round(v * 255)``, clipped, NaN -> 0). So two images that differ in
+  one pixel decode to images that differ in that pixel only.
 * The EXIF orientation tag is **not** applied, again like the references.
 * A file that cannot be fully decoded raises :class:`BadImageError` naming
   the file: decoding is forced with ``img.load()`` and truncated files are
@@ -27,7 +32,9 @@ Decisions (the references are silent or differ):
 """
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -38,6 +45,8 @@ from PIL import Image
 from geovpr.errors import BadImageError, DataError
 from geovpr.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
+log = logging.getLogger(__name__)
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 DRAFT_LONG_SIDE = 4096
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, MemoryError)
@@ -47,17 +56,65 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Pa
     """Image files under ``folder``, sorted by their path relative to it.
 
     Extensions: :data:`IMAGE_EXTENSIONS`, any case. Hidden files (name starting
-    with ``.``, e.g. macOS ``._x.jpg`` resource forks) are ignored.
+    with ``.``, e.g. macOS ``._x.jpg`` resource forks) are ignored. Symbolic
+    links to folders are followed, each real folder once: a link back to a
+    folder already listed (a loop, or a second way to the same folder) is
+    logged and not followed again. A FIFO, device or socket with an image
+    extension is refused (:class:`DataError` naming it) before anything could
+    open it; a dangling link is logged and skipped.
     """
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found (expected a directory)")
-    candidates = root.rglob("*") if recursive else root.iterdir()
-    found = [
-        p for p in candidates
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    ]
+    found: list[Path] = []
+    _walk(root, recursive, found, {_identity(root)})
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    st = os.stat(folder)
+    return st.st_dev, st.st_ino
+
+
+def _walk(folder: Path, recursive: bool, found: list[Path], seen: set[tuple[int, int]]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot list this folder ({exc.strerror})") from None
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if recursive:
+                _enter(path, found, seen)
+            continue
+        if path.suffix.lower() not in IMAGE_EXTENSIONS or entry.name.startswith("."):
+            continue
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            log.warning("%s: dangling symbolic link or unreadable entry, skipped", path)
+            continue
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{path}: not a regular file (FIFO, device or socket); remove it from the image folder")
+        found.append(path)
+
+
+def _enter(path: Path, found: list[Path], seen: set[tuple[int, int]]) -> None:
+    try:
+        key = _identity(path)
+    except OSError:
+        log.warning("%s: folder cannot be read, skipped", path)
+        return
+    if key in seen:
+        log.warning("%s: links to a folder that is already listed (%s), not followed again",
+                    path, "a loop" if path.is_symlink() else "same folder")
+        return
+    seen.add(key)
+    _walk(path, True, found, seen)
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -65,12 +122,13 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 
     Raises :class:`BadImageError` (naming the file) for missing, unreadable,
     corrupt, truncated or non-image files and for images above PIL's
-    decompression-bomb limit.
+    decompression-bomb limit. A FIFO, device, socket or folder is refused
+    before anything reads from it (so it cannot block).
     """
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _open_regular(path) as fh:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(fh) as img:
                 _reduce_huge_jpeg(img)
                 img.load()
                 return _to_rgb(img)
@@ -84,6 +142,15 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise BadImageError(path, "not an image file PIL can identify") from None
     except _DECODE_ERRORS as exc:
         raise BadImageError(path, f"decoding failed ({type(exc).__name__}: {exc})") from None
+
+
+def _open_regular(path: str | os.PathLike):  # noqa: ANN202 - a binary file object
+    """Open ``path`` without blocking and check that it is a regular file before any read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadImageError(path, "not a regular file (FIFO, device, socket or folder)")
+    return os.fdopen(fd, "rb")
 
 
 def _reduce_huge_jpeg(img: Image.Image) -> None:
@@ -100,13 +167,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img.copy()
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 1.0 if img.mode == "F" and arr.max(initial=0.0) <= 1.0 else 255.0 if arr.max(initial=0.0) <= 255 else 65535.0
-        arr = np.clip(np.round(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return _deep_to_rgb(img)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     return img.convert("RGB")
+
+
+def _deep_to_rgb(img: Image.Image) -> Image.Image:
+    """16-bit / 32-bit int / float grayscale to 8-bit RGB by the mode's full scale (see module notes)."""
+    full_scale = 1.0 if img.mode == "F" else 65535.0
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=full_scale, neginf=0.0)
+    arr = np.clip(np.round(arr * (255.0 / full_scale)), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr).convert("RGB")
 
 
 def image_to_tensor(img: Image.Image, preprocess: Preprocess) -> torch.Tensor:

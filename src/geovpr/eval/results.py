@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from geovpr.atomic import atomic_write_text
+from geovpr.errors import DataError
 
 
 def _jsonable(value: Any) -> Any:
@@ -25,7 +26,11 @@ def _jsonable(value: Any) -> Any:
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``result`` as indented JSON, atomically (temporary file + rename)."""
-    return atomic_write_text(path, json.dumps(_jsonable(result), indent=2, sort_keys=False) + "\n")
+    try:
+        text = json.dumps(_jsonable(result), indent=2, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise DataError(f"{path}: the result holds a non-finite number (NaN or infinity); nothing was written") from None
+    return atomic_write_text(path, text + "\n")
 
 
 def format_table(result: dict[str, Any]) -> str:

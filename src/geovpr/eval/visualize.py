@@ -25,11 +25,14 @@ PLACEHOLDER = (200, 200, 200)
 def thumbnail(item: Any, size: int, *, square: bool = False) -> Image.Image:
     """An RGB thumbnail of a path or PIL image: long side ``size`` (aspect kept) or ``size x size`` (``square``).
 
-    An image that cannot be read gives a grey placeholder tile (``size x 3/4 size``, or square).
+    An image that cannot be read gives a grey placeholder tile (``size x 3/4 size``, or square). Only
+    regular files are opened (a FIFO or device named by an index never blocks a report).
     """
     try:
         if isinstance(item, Image.Image):
             return _fit(item, size, square)
+        if not os.path.isfile(item):
+            raise OSError("not a regular file")
         with Image.open(item) as img:
             if not square:
                 img.draft("RGB", (size, size))

@@ -8,7 +8,11 @@
 
 An index remembers its model's fingerprint (config + weights) and refuses
 descriptors of any other model. ``build`` writes into ``<out>.partial`` and
-renames it when done; an interrupted build is resumed by running it again.
+renames it when done; an interrupted build is resumed by running it again
+(only a ``.partial`` folder holding geovpr's marker is ever resumed). Writers
+hold ``<out>.lock`` (:mod:`geovpr.index.lock`): a second ``build``/``add`` on
+the same index fails at once instead of racing, and ``add`` re-reads the
+manifest under the lock, so stale handles never overwrite each other.
 See :mod:`geovpr.index.store` for the layout and :mod:`geovpr.index.localize`
 for how estimates and confidences are computed.
 """
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +30,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from geovpr.data.coords import Coordinates, resolve_coords
+from geovpr.data.coords import Coordinates, resolve_coords, same_utm_frame
 from geovpr.errors import ConfigError, DataError
 from geovpr.index import ann as ann_mod
 from geovpr.index.build import build_segment
+from geovpr.index.lock import index_lock
 from geovpr.index.localize import DEFAULT_RADIUS_M, Estimate, confidence, estimate_position
 from geovpr.index.store import (
     FORMAT,
@@ -171,7 +178,7 @@ class Index:
         that the index can load its model again. An existing index is replaced only
         with ``overwrite``. Returns the loaded index (with ``model`` attached).
         """
-        out = Path(out_dir)
+        out = _out_path(out_dir)
         ann = None if ann in (None, "none") else ann
         if ann is not None and ann not in ann_mod.ANN_KINDS:
             raise ConfigError(f"unknown approximate index {ann!r}; expected one of {ann_mod.ANN_KINDS} or 'none'")
@@ -184,32 +191,27 @@ class Index:
                               f"{len(paths)}; use --ann hnsw or exact search for small databases")
         coord = resolve_coords(coords, paths, root)
         record = model_record(model, model_spec, model_options)
-        partial = partial_dir(out)
-        partial.mkdir(parents=True, exist_ok=True)
-        if (partial / MANIFEST).is_file():
-            old = read_json(partial / MANIFEST)
-            if old.get("model", {}).get("fingerprint") != record["fingerprint"]:
-                raise DataError(
-                    f"{partial} holds an interrupted build with another model "
-                    f"(fingerprint {old.get('model', {}).get('fingerprint')}); rerun that command to resume it "
-                    f"or delete {partial} to start over"
-                )
-        manifest = _new_manifest(record, coord, environment_record(device=device))
-        write_json_atomic(partial / MANIFEST, manifest)
-        t0 = time.perf_counter()
-        info = build_segment(
-            partial, "seg-00000", model, paths, _coord_values(coord),
-            fingerprint=record["fingerprint"], chunk_size=chunk_size, batch_size=batch_size,
-            device=device, on_bad_image=on_bad_image, progress=progress,
-        )
-        manifest["segments"] = [{"name": info["name"], "count": info["count"]}]
-        manifest["num_images"] = info["count"]
-        manifest["skipped"] = info["skipped"]
-        manifest["complete"] = True
-        if ann:
-            manifest["ann"] = _write_ann(partial, ann, manifest, generation=1)
-        write_json_atomic(partial / MANIFEST, manifest)
-        _swap_into_place(partial, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with index_lock(out):
+            _check_out_dir(out, overwrite)  # again: another run may have finished meanwhile
+            partial = partial_dir(out)
+            _open_partial(partial, record["fingerprint"])
+            manifest = _new_manifest(record, coord, environment_record(device=device))
+            write_json_atomic(partial / MANIFEST, manifest)
+            t0 = time.perf_counter()
+            info = build_segment(
+                partial, "seg-00000", model, paths, _coord_values(coord),
+                fingerprint=record["fingerprint"], chunk_size=chunk_size, batch_size=batch_size,
+                device=device, on_bad_image=on_bad_image, progress=progress,
+            )
+            manifest["segments"] = [{"name": info["name"], "count": info["count"]}]
+            manifest["num_images"] = info["count"]
+            manifest["skipped"] = info["skipped"]
+            manifest["complete"] = True
+            if ann:
+                manifest["ann"] = _write_ann(partial, ann, manifest, generation=1)
+            write_json_atomic(partial / MANIFEST, manifest)
+            _swap_into_place(partial, out)
         log.info("indexed %d image(s) into %s in %.1f s (%d skipped)", info["count"], out,
                  time.perf_counter() - t0, len(info["skipped"]))
         index = cls(out, read_manifest(out))
@@ -244,21 +246,34 @@ class Index:
         """
         model = self._require_model(model)
         paths, root = collect_images(images)
+        coord = resolve_coords(coords, paths, root)
+        with index_lock(self.folder):
+            self._reload(model)  # another handle or process may have added since this one was loaded
+            count = self._add_locked(model, paths, coord, chunk_size=chunk_size, batch_size=batch_size,
+                                     device=device, on_bad_image=on_bad_image, progress=progress)
+        log.info("added %d image(s) to %s; %d in total", count, self.folder, len(self))
+        return count
+
+    def _reload(self, model: Any) -> None:
+        """Re-read the manifest (under the lock) and check ``model`` again if the index was rebuilt."""
+        fingerprint = self.manifest["model"]["fingerprint"]
+        self.manifest = read_manifest(self.folder)
+        self._load_data()
+        if self.manifest["model"]["fingerprint"] != fingerprint:
+            self._check_model(model)
+
+    def _add_locked(self, model: Any, paths: list[str], coord: Coordinates, **opts: Any) -> int:
         existing = set(self._images)
         dup = [p for p in paths if p in existing]
         if dup:
             raise DataError(f"{len(dup)} image(s) are already in the index, e.g. {dup[0]}; add only new images")
-        coord = resolve_coords(coords, paths, root)
         manifest = dict(self.manifest)
         _merge_coord_system(manifest, coord, self.folder)
-        name = f"seg-{len(manifest['segments']):05d}"
-        info = build_segment(
-            self.folder, name, model, paths, _coord_values(coord),
-            fingerprint=manifest["model"]["fingerprint"], chunk_size=chunk_size, batch_size=batch_size,
-            device=device, on_bad_image=on_bad_image, progress=progress,
-        )
+        name = _next_segment_name(manifest)
+        info = build_segment(self.folder, name, model, paths, _coord_values(coord),
+                             fingerprint=manifest["model"]["fingerprint"], **opts)
         manifest["segments"] = list(manifest["segments"]) + [
-            {"name": info["name"], "count": info["count"], "environment": environment_record(device=device)}]
+            {"name": info["name"], "count": info["count"], "environment": environment_record(device=opts["device"])}]
         manifest["num_images"] = int(manifest["num_images"]) + info["count"]
         manifest["skipped"] = list(manifest.get("skipped", [])) + info["skipped"]
         if manifest.get("ann"):
@@ -268,8 +283,8 @@ class Index:
         clean_orphans(self.folder, manifest)
         self.manifest = manifest
         self._load_data()
-        log.info("added %d image(s) to %s (%d skipped); %d in total", info["count"], self.folder,
-                 len(info["skipped"]), len(self))
+        if info["skipped"]:
+            log.info("%d image(s) skipped", len(info["skipped"]))
         return int(info["count"])
 
     # ------------------------------------------------------------------ model
@@ -478,11 +493,27 @@ def _merge_coord_system(manifest: dict[str, Any], coord: Coordinates, folder: Pa
     if system != coord.system:
         raise DataError(f"{folder} holds {system} coordinates; the new images have {coord.system} coordinates "
                         "(give the same kind of source)")
-    if manifest.get("utm_zone") and coord.zone and manifest["utm_zone"] != coord.zone:
+    if manifest.get("utm_zone") and coord.zone and not same_utm_frame(manifest["utm_zone"], coord.zone):
         raise DataError(f"{folder} holds UTM zone {manifest['utm_zone']}; the new images are in zone {coord.zone}")
 
 
+PARTIAL_MARKER = ".geovpr-build.json"
+PARTIAL_FORMAT = "geovpr-index-partial"
+
+
+def _out_path(out_dir: str | os.PathLike) -> Path:
+    """``out_dir`` normalised; the current folder, one above it, or the root are refused."""
+    out = Path(os.path.normpath(os.fspath(out_dir)))
+    absolute, cwd = Path(os.path.abspath(out)), Path.cwd()
+    if absolute == cwd or absolute in cwd.parents:
+        raise ConfigError(f"--out {os.fspath(out_dir)!r} is the current folder or one above it; "
+                          "give the name of a new folder for the index")
+    return out
+
+
 def _check_out_dir(out: Path, overwrite: bool) -> None:
+    if out.is_symlink():
+        raise DataError(f"{out} is a symbolic link; give the folder it points to ({os.path.realpath(out)})")
     if not out.exists():
         return
     if not out.is_dir():
@@ -496,17 +527,41 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
         raise DataError(f"{out} exists, is not empty and is not an index; refusing to write into it")
 
 
+def _open_partial(partial: Path, fingerprint: str) -> None:
+    """Create ``<out>.partial`` with our marker, or resume it only if its marker says it is ours."""
+    marker = partial / PARTIAL_MARKER
+    if partial.is_symlink() or partial.exists():
+        ours = partial.is_dir() and not partial.is_symlink() and marker.is_file()
+        old = read_json(marker) if ours else None
+        if not isinstance(old, dict) or old.get("format") != PARTIAL_FORMAT:
+            raise DataError(f"{partial} exists and was not made by `geovpr index build` (no {PARTIAL_MARKER}); "
+                            "move it away or delete it")
+        if old.get("fingerprint") != fingerprint:
+            raise DataError(
+                f"{partial} holds an interrupted build with another model (fingerprint {old.get('fingerprint')}); "
+                f"rerun that command to resume it or delete {partial} to start over"
+            )
+        return
+    partial.mkdir()
+    write_json_atomic(marker, {"format": PARTIAL_FORMAT, "fingerprint": fingerprint, "pid": os.getpid()})
+
+
 def _swap_into_place(partial: Path, out: Path) -> None:
-    """Rename the finished ``partial`` folder to ``out`` (replacing an old index last)."""
+    """Rename the finished ``partial`` folder to ``out``; an old index goes to a unique name of ours first."""
     if out.exists():
-        old = out.with_name(out.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.rename(out, old)
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=out.parent))
+        os.rename(out, old)  # onto the empty folder just made for it: no user path is touched
         os.rename(partial, out)
         shutil.rmtree(old)
     else:
         os.rename(partial, out)
+    (out / PARTIAL_MARKER).unlink(missing_ok=True)
+
+
+def _next_segment_name(manifest: dict[str, Any]) -> str:
+    """``seg-NNNNN`` one above the highest segment number the manifest names."""
+    numbers = [int(s["name"][4:]) for s in manifest["segments"] if re.fullmatch(r"seg-\d{5}", str(s["name"]))]
+    return f"seg-{max(numbers, default=-1) + 1:05d}"
 
 
 def _write_ann(folder: Path, kind: str, manifest: dict[str, Any], generation: int) -> dict[str, Any]:

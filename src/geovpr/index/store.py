@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 
 from geovpr.atomic import atomic_write, atomic_write_json
 from geovpr.errors import DataError
+from geovpr.index.schema import check_image_paths, validate_manifest
 
 FORMAT = "geovpr-index"
 VERSION = 1
@@ -36,7 +38,7 @@ MANIFEST = "manifest.json"
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` atomically (:mod:`geovpr.atomic`)."""
-    atomic_write_json(path, data, ensure_ascii=False, indent=1)
+    atomic_write_json(path, data, ensure_ascii=False, indent=1, allow_nan=False)
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
@@ -73,8 +75,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     manifest = read_json(folder / MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DataError(f"{folder / MANIFEST}: not a geovpr index manifest")
-    if int(manifest.get("version", 0)) > VERSION:
-        raise DataError(f"{folder}: index format version {manifest['version']} is newer than this geovpr ({VERSION})")
+    version = manifest.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise DataError(f"{folder}: index format version {version} is newer than this geovpr ({VERSION})")
+    validate_manifest(manifest, str(folder / MANIFEST))
     if not manifest.get("complete", False):
         raise DataError(f"{folder}: index build did not finish; rerun `geovpr index build` to resume it")
     return manifest
@@ -99,21 +103,32 @@ class Segment:
         return len(self.images)
 
 
+DESCRIPTOR_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
+
+
 def load_segment(folder: Path, name: str, dim: int, mmap: bool = True) -> Segment:
-    """Read segment ``name``; shapes are checked against the manifest."""
+    """Read segment ``name``; dtypes, shapes and image paths are checked against the manifest."""
+    from geovpr.data.images import IMAGE_EXTENSIONS
+
     seg = Path(folder) / name
     try:
         desc = np.load(seg / "descriptors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         coords = np.load(seg / "coords.npy", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{seg}: segment files missing or corrupt ({exc})") from None
+    if desc.dtype not in DESCRIPTOR_DTYPES or coords.dtype.kind != "f":
+        raise DataError(f"{seg}: descriptors are {desc.dtype} and coordinates {coords.dtype}; "
+                        "expected float32/float16 descriptors and float coordinates")
     images = read_json(seg / "images.json")
-    n = len(images)
+    n = len(images) if isinstance(images, list) else -1
     if desc.shape != (n, dim) or coords.shape != (n, 2):
         raise DataError(
             f"{seg}: inconsistent segment (descriptors {desc.shape}, coords {coords.shape}, {n} images, dim {dim})"
         )
-    return Segment(name, desc, coords, [str(p) for p in images])
+    check_image_paths(images, n, Path(folder), str(seg / "images.json"),
+                      lambda p: Path(p).suffix.lower() in IMAGE_EXTENSIONS)
+    paths = [p if os.path.isabs(p) else os.path.join(os.path.abspath(folder), p) for p in images]
+    return Segment(name, desc, coords, paths)
 
 
 def write_segment(folder: Path, name: str, descriptors: np.ndarray, coords: np.ndarray, images: list[str]) -> None:
@@ -131,19 +146,27 @@ def write_segment(folder: Path, name: str, descriptors: np.ndarray, coords: np.n
     os.rename(tmp, final)
 
 
+_OWN_NAMES = re.compile(r"seg-\d{5}(\.tmp|\.staging)?|ann-\d{5}\.faiss|\.ann-\d{5}\.faiss\.tmp|\.manifest\.json\..+\.tmp")
+"""Names this package gives its own segment, ANN and temporary entries (nothing else is ever deleted)."""
+
+
 def clean_orphans(folder: Path, manifest: dict[str, Any], keep: set[str] = frozenset()) -> list[str]:
-    """Delete segment/ANN leftovers that ``manifest`` does not name (except ``keep``)."""
+    """Delete leftovers of interrupted runs that ``manifest`` does not name (except ``keep``).
+
+    Only entries with the names geovpr itself gives (:data:`_OWN_NAMES`) are
+    candidates; call it while holding the index lock, so no other run is
+    writing one of them.
+    """
     named = {s["name"] for s in manifest.get("segments", [])}
     if manifest.get("ann"):
         named.add(manifest["ann"]["file"])
     removed = []
     for entry in Path(folder).iterdir():
-        if entry.name in named or entry.name in keep or entry.name == MANIFEST:
+        if entry.name in named or entry.name in keep or not _OWN_NAMES.fullmatch(entry.name):
             continue
-        if entry.name.startswith("seg-") or entry.name.startswith("ann-") or entry.name.startswith(".manifest"):
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-            removed.append(entry.name)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry.name)
     return removed

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from geovpr.errors import CheckpointError
+from geovpr.models.checkpoint_sniff import checkpoint_kind
+from geovpr.models.config_schema import validate_own_config
 from geovpr.models.dinov2 import variant_name
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or checkpoint_kind(path) == "safetensors":
         from safetensors.torch import load_file
 
         try:
@@ -69,6 +71,8 @@ def _torch_load(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
+        if not found and "Unsupported global" not in str(exc):
+            raise CheckpointError(f"cannot read checkpoint {path}: corrupt pickle data") from None
         what = f" (it needs {found.group(1)})" if found else ""
         raise CheckpointError(
             f"refusing to load {path}: it contains Python objects other than tensors and plain "
@@ -89,6 +93,10 @@ def unwrap_state_dict(obj: Any, *, source: str = "checkpoint") -> dict[str, Tens
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{source} holds no state dict (expected a dict of tensors, "
                               f"optionally under one of {list(WRAPPER_KEYS)})")
+    not_names = [repr(k) for k in obj if not isinstance(k, str)]
+    if not_names:
+        raise CheckpointError(f"{source}: state dict keys must be parameter names (strings), "
+                              f"found {short_list(not_names)}")
     bad = [k for k, v in obj.items() if not isinstance(v, Tensor)]
     if bad:
         raise CheckpointError(f"{source}: entries that are not tensors: {short_list(bad)}")
@@ -190,9 +198,8 @@ def read_own_config(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read model config {path}: {exc}") from exc
-    if doc.get("format_version", 0) > FORMAT_VERSION or "model" not in doc:
-        raise CheckpointError(f"{path}: unsupported model config (format_version {doc.get('format_version')})")
+        raise CheckpointError(f"cannot read model config {path}: {exc}") from None
+    validate_own_config(doc, str(path), format_name=FORMAT_NAME, format_version=FORMAT_VERSION)
     return doc
 
 

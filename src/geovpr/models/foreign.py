@@ -36,6 +36,9 @@ def infer_vit_config(sd: Mapping[str, Tensor], prefix: str) -> dict[str, Any]:
         patch_w = sd[prefix + "patch_embed.proj.weight"]
     except KeyError as exc:
         raise CheckpointError(f"not a DINOv2 state dict: key {exc} is missing") from exc
+    if pos.ndim != 3 or pos.shape[0] != 1 or pos.shape[1] < 2 or patch_w.ndim != 4:
+        raise CheckpointError(f"not a DINOv2 state dict: {prefix}pos_embed has shape {list(pos.shape)} (expected "
+                              f"[1, tokens, dim]) and {prefix}patch_embed.proj.weight {list(patch_w.shape)} (4-D)")
     dim = int(pos.shape[-1])
     depth = len(_block_indices(sd, prefix + "blocks."))
     regs = sd.get(prefix + "register_tokens")
@@ -140,6 +143,14 @@ def metadata_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def infer_config(sd: Mapping[str, Tensor]) -> dict[str, Any]:
+    """:func:`infer_layout` with a one-line error for tensors of unexpected rank (a crafted or foreign file)."""
+    try:
+        return infer_layout(sd)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"cannot infer the architecture: a tensor has an unexpected shape ({exc})") from None
+
+
+def infer_layout(sd: Mapping[str, Tensor]) -> dict[str, Any]:
     """A VPRModel config for a foreign ``backbone.* / aggregator.* [/ encoder.*]`` state dict.
 
     Recipe settings that the weights cannot show follow the releases: SAGE layouts (DPN or

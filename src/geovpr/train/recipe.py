@@ -26,6 +26,7 @@ import yaml
 
 from geovpr.atomic import atomic_write_text
 from geovpr.errors import ConfigError
+from geovpr.safe_yaml import BoundedLoader
 from geovpr.train.config import Recipe, recipe_from_dict
 
 SOURCE_DEFAULTS: dict[str, Any] = {
@@ -78,8 +79,8 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-4`` (no dot) as a float, as YAML 1.2 and Python do."""
+class _Loader(BoundedLoader):
+    """SafeLoader (alias expansion bounded) that also reads ``1e-4`` (no dot) as a float, as YAML 1.2 does."""
 
 
 _Loader.add_implicit_resolver(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geovpr.data.coords import read_coordinate_csv, utm_from_names
+from geovpr.data.coords import at_name_zones, check_one_utm_frame, read_coordinate_csv, utm_from_names
 from geovpr.data.eval_set import EvalSet
 from geovpr.data.images import list_images
 from geovpr.errors import DataError
@@ -99,14 +99,16 @@ def read_folder_eval(root: str | Path, *, radius: float = 25.0) -> EvalSet:
         raise DataError(f"{root / 'database.csv'}: the database list is empty")
     if not q_paths:
         raise DataError(f"{root / 'queries.csv'}: the query list is empty")
+    check_one_utm_frame(at_name_zones(list(db_paths) + list(q_paths)))  # database and queries: one frame
     db_utm = utm_from_names(db_paths) if db_xy is None else db_xy
     q_utm = utm_from_names(q_paths) if q_xy is None else q_xy
     if db_kind == "latlon" or q_kind == "latlon":
         if db_kind != q_kind:
             raise DataError(f"{root}: database and queries must both give lat/lon or both UTM coordinates")
-        zone = utm_zone(float(db_utm[0, 0]), float(db_utm[0, 1]))[0]
-        db_utm = latlon_to_utm(db_utm[:, 0], db_utm[:, 1], zone=zone)
-        q_utm = latlon_to_utm(q_utm[:, 0], q_utm[:, 1], zone=zone)
+        # one zone and one hemisphere (those of the first database row) for database and queries
+        zone, northern = utm_zone(float(db_utm[0, 0]), float(db_utm[0, 1]))[0], bool(db_utm[0, 0] >= 0)
+        db_utm = latlon_to_utm(db_utm[:, 0], db_utm[:, 1], zone=zone, northern=northern)
+        q_utm = latlon_to_utm(q_utm[:, 0], q_utm[:, 1], zone=zone, northern=northern)
     positives = radius_neighbors(db_utm, q_utm, radius)
     return EvalSet(
         name=root.name, db_paths=db_paths, query_paths=q_paths, positives=positives, db_utm=db_utm,

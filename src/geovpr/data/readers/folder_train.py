@@ -25,7 +25,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geovpr.data.coords import utm_from_names
+from geovpr.data.coords import at_name_zones, check_one_utm_frame, utm_from_names
+from geovpr.data.images import list_images
 from geovpr.data.readers.gsv_cities import drop_small_places
 from geovpr.data.table import ImageTable
 from geovpr.errors import DataError
@@ -33,7 +34,6 @@ from geovpr.geo import radius_neighbors, radius_pairs
 
 log = logging.getLogger(__name__)
 
-_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def group_places(utm: np.ndarray, radius: float, grouping: str = "components") -> np.ndarray:
@@ -73,7 +73,7 @@ def read_folder_places(
         raise DataError(f"{directory}: folder not found")
     if radius <= 0:
         raise DataError(f"{directory}: place radius must be > 0 metres, got {radius}")
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in _EXTENSIONS)
+    files = list_images(directory)  # symlinked folders followed once, FIFOs refused
     if not files:
         raise DataError(f"{directory}: no images found")
     utm = utm_from_names(files)
@@ -84,6 +84,7 @@ def read_folder_places(
     offset = 0
     for city in sorted(set(cities)):
         rows = np.flatnonzero(cities == city)
+        check_one_utm_frame(at_name_zones([files[i] for i in rows]))  # per city: places never span cities
         labels = group_places(utm[rows], radius, grouping)
         place_ids[rows] = labels + offset
         offset += int(labels.max(initial=-1)) + 1

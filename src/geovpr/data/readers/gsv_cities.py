@@ -21,7 +21,7 @@ import pandas as pd
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import DataError
-from geovpr.geo import latlon_to_utm
+from geovpr.geo import OutsideUTMError, latlon_to_utm
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,12 @@ def read_gsv_cities(
             raise DataError(f"{csv}: row {int(np.flatnonzero(local < 0)[0]) + 1} has a negative place_id")
         names = [gsv_image_name(r) for r in df[list(GSV_COLUMNS)].to_dict("records")]
         paths = [str(root / "Images" / str(cid) / n) for cid, n in zip(df["city_id"], names)]
-        utm = latlon_to_utm(df["lat"].to_numpy(np.float64), df["lon"].to_numpy(np.float64))
+        try:
+            utm = latlon_to_utm(df["lat"].to_numpy(np.float64), df["lon"].to_numpy(np.float64))
+        except OutsideUTMError as exc:
+            bad = exc.row
+            raise DataError(f"{csv}: row {bad + 1} (data row, header excluded): lat/lon ({df['lat'].iloc[bad]}, "
+                            f"{df['lon'].iloc[bad]}) is outside the UTM range (latitude -80..84)") from None
         tables.append(ImageTable(paths, local, utm, np.full(len(df), city, dtype=object), source=str(csv)))
     if not tables:
         raise DataError(f"{root / 'Dataframes'}: no city CSV files found")

@@ -8,71 +8,25 @@ Files (one benchmark, ``<p>`` = prefix such as ``Nordland`` or ``pitts30k_test``
     <p>_qIdx.npy       (MSLS-val only) which qImages are evaluated; then
     <p>_pIdx.npy       their positives replace <p>_gt.npy
 
-Ground-truth files are object arrays, i.e. **pickles**. They are read with a
-restricted unpickler (:func:`load_npy`) that only rebuilds numpy arrays and
-dtypes, so a crafted file cannot run code; still, take such files from a
-trusted source (the ones shipped with the reference repositories).
+Ground-truth files are object arrays, i.e. **pickles**. They are never
+unpickled: :func:`~geovpr.data.readers.npy_file.load_npy` rebuilds the plain
+arrays, lists and ints they hold from the opcode stream
+(:mod:`geovpr.data.readers.npy_pickle`), so a crafted file can neither run code
+nor corrupt memory; anything else is a one-line error naming the file.
 """
 from __future__ import annotations
 
-import io
-import pickle
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from geovpr.data.eval_set import EvalSet
 from geovpr.data.protocols import Protocol
+from geovpr.data.readers.npy_file import load_npy
 from geovpr.errors import DataError
 
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds numpy arrays, dtypes and scalars and nothing else."""
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
-        if module == "numpy":
-            return getattr(np, name)
-        try:
-            from numpy._core import multiarray
-        except ImportError:  # numpy < 2
-            from numpy.core import multiarray  # type: ignore[no-redef]
-        return getattr(multiarray, name)
-
-
-def load_npy(path: str | Path) -> np.ndarray:
-    """Load a ``.npy`` file; object arrays go through the numpy-only unpickler."""
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            version = npy_format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
-            if not dtype.hasobject:
-                return np.load(path, allow_pickle=False)
-            data = fh.read()
-        array = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, TypeError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(array, np.ndarray) or array.shape != tuple(shape):
-        raise DataError(f"{path}: payload is not an array of the declared shape {tuple(shape)}")
-    return array
-
+__all__ = ["as_index_array", "load_npy", "read_npy_eval"]
+_INT64 = np.iinfo(np.int64)
 
 def _find_prefix(path: Path, protocol: Protocol | None) -> tuple[Path, str]:
     """The folder holding the lists and the file prefix."""
@@ -118,19 +72,30 @@ def _positive_lists(file: Path, num_queries: int, num_db: int) -> list[np.ndarra
     return out
 
 
+def _is_index(x: object) -> bool:
+    """An integer (Python or numpy, not bool) that fits int64."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        return False
+    return _INT64.min <= int(x) <= _INT64.max
+
+
 def as_index_array(item: object) -> np.ndarray | None:
-    """``item`` (int, list or array of ints) as a 1-D int64 array; ``None`` if anything is not an integer."""
-    arr = np.asarray(item)
-    if arr.dtype == object:
-        flat = arr.reshape(-1).tolist()
-        if not all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) for x in flat):
+    """``item`` (int, list/tuple or array of ints) as a 1-D int64 array; ``None`` if anything is not an int64."""
+    if _is_index(item):
+        return np.array([int(item)], dtype=np.int64)
+    if isinstance(item, (list, tuple)):
+        if not all(_is_index(x) for x in item):
             return None
-        return np.asarray(flat, dtype=np.int64)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
+        return np.array([int(x) for x in item], dtype=np.int64)
+    if not isinstance(item, np.ndarray):
         return None
-    return arr.astype(np.int64).reshape(-1)
+    if item.dtype == object:
+        return as_index_array(item.reshape(-1).tolist())
+    if item.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(item.dtype, np.integer) or (item.dtype.kind == "u" and int(item.max()) > _INT64.max):
+        return None
+    return item.astype(np.int64).reshape(-1)
 
 
 def _check_count(file: Path, what: str, found: int, expected: int | None, name: str) -> None:
@@ -146,7 +111,9 @@ def read_npy_eval(path: str | Path, *, protocol: Protocol | None = None, image_r
     db_rel, q_rel = _path_list(db_file), _path_list(q_file)
     q_idx_file, p_idx_file = folder / f"{prefix}_qIdx.npy", folder / f"{prefix}_pIdx.npy"
     if q_idx_file.is_file() or p_idx_file.is_file():
-        q_idx = load_npy(q_idx_file).astype(np.int64).reshape(-1)
+        q_idx = as_index_array(load_npy(q_idx_file))
+        if q_idx is None:
+            raise DataError(f"{q_idx_file}: expected a list of integer query indices")
         if q_idx.size and (q_idx.min() < 0 or q_idx.max() >= len(q_rel)):
             raise DataError(f"{q_idx_file}: an index is outside [0, {len(q_rel)}) of {q_file.name}")
         q_rel = [q_rel[i] for i in q_idx]

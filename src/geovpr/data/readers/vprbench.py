@@ -10,11 +10,11 @@ Image ``i`` of a folder is the ``i``-th file in sorted order; when every stem
 is an integer, files are ordered by that integer (so ``2.jpg`` precedes
 ``10.jpg``) and the integers must be exactly ``0 .. n-1``.
 
-``ground_truth_new.npy`` is a pickle. It is read with the numpy-only
-unpickler of :func:`geovpr.data.readers.npy_lists.load_npy` and its structure
-is validated strictly (object array of shape ``[N, 2]``, an int query index
-in range and unique, a list/array of int reference indices in range); take it
-from a trusted source nevertheless. Queries without a row have no positives.
+``ground_truth_new.npy`` is a pickle. It is never unpickled:
+:func:`geovpr.data.readers.npy_file.load_npy` rebuilds its ints and lists from
+the opcode stream, and its structure is validated strictly (object array of
+shape ``[N, 2]``, an int query index in range and unique, a list/array of int
+reference indices in range). Queries without a row have no positives.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ import numpy as np
 
 from geovpr.data.eval_set import EvalSet
 from geovpr.data.images import list_images
-from geovpr.data.readers.npy_lists import load_npy
+from geovpr.data.readers.npy_file import load_npy
+from geovpr.data.readers.npy_lists import as_index_array
 from geovpr.errors import DataError
 
 GT_FILE = "ground_truth_new.npy"
@@ -56,11 +57,9 @@ def parse_ground_truth(gt: np.ndarray, num_queries: int, num_refs: int, where: s
             raise DataError(f"{where}: row {row}: query index {q!r} is not an integer in [0, {num_queries})")
         if positives[int(q)] is not None:
             raise DataError(f"{where}: row {row}: query {int(q)} appears twice")
-        if isinstance(refs, np.ndarray):
-            refs = refs.reshape(-1).tolist()
-        if not isinstance(refs, (list, tuple)) or not all(_is_int(r) for r in refs):
+        arr = as_index_array(refs) if isinstance(refs, (list, tuple, np.ndarray)) else None
+        if arr is None:
             raise DataError(f"{where}: row {row}: expected a list of integer reference indices, got {type(refs).__name__}")
-        arr = np.asarray(refs, dtype=np.int64)
         if arr.size and (arr.min() < 0 or arr.max() >= num_refs):
             raise DataError(f"{where}: row {row}: a reference index is outside [0, {num_refs})")
         positives[int(q)] = arr
