@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     except GeovprError as exc:
         log.error("%s", exc)
         return 2
+    except ModuleNotFoundError as exc:  # an optional extra (train, faiss, plots) is not installed
+        from geovpr._optional import missing_extra
+
+        error = missing_extra(exc, f"geovpr {args.command}")
+        if error is None:
+            raise
+        log.error("%s", error)
+        return 2
     except OSError as exc:  # a file or folder the user named cannot be used (exists, no permission, disk full)
         log.error("%s", exc)
         return 2

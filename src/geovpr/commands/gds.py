@@ -152,6 +152,19 @@ def validate(args: argparse.Namespace) -> None:
         raise ConfigError("--model needs --data (the images to describe)")
 
 
+def _plots_available() -> bool:
+    """True when matplotlib is installed; else a warning naming the ``plots`` extra (gds.json is still written)."""
+    from geovpr._optional import require
+    from geovpr.errors import MissingExtraError
+
+    try:
+        require("matplotlib", "the GDS plot (gds.png)")
+    except MissingExtraError as exc:
+        log.warning("gds.png not written: %s", exc)
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from geovpr.eval.gds import gds_report
     from geovpr.eval.visualize import plot_gds
@@ -187,7 +200,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise DataError("the GDS report holds a non-finite number (NaN or infinity); nothing was written") from None
     atomic_write_text(out / "gds.json", text + "\n")
-    plot_gds({name: report}, out / "gds.png")
+    written = "gds.json"
+    if _plots_available():
+        plot_gds({name: report}, out / "gds.png")
+        written += ", gds.png"
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")
-    log.info("GDS written to %s (gds.json, gds.png)", out)
+    log.info("GDS written to %s (%s)", out, written)
     return 0
