@@ -13,6 +13,8 @@ if [ ! -d "$DATA" ]; then
     exit 0
 fi
 PYTHON="${PYTHON:-python3}"
+full_pythonpath="${PYTHONPATH:-}"
+unset PYTHONPATH  # the core venv must see only what it installed
 TORCH_SPEC="${GEOVPR_TORCH_SPEC:-torch==2.13.0}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -38,7 +40,7 @@ if [ "$rc" -ne 2 ] || ! grep -q "geovpr\[train\]" train.err; then
     exit 1
 fi
 cd - >/dev/null
-"${GEOVPR_FULL_PYTHON:-.venv/bin/python}" -m geovpr.cli eval --data "$DATA" --model pixels --no-progress --out "$work/full.json" >/dev/null
+PYTHONPATH="$full_pythonpath" "${GEOVPR_FULL_PYTHON:-.venv/bin/python}" -m geovpr.cli eval --data "$DATA" --model pixels --no-progress --out "$work/full.json" >/dev/null
 "$work/venv/bin/python" - "$work/core.json" "$work/full.json" <<'PY'
 import json, sys
 core, full = (json.load(open(p)) for p in sys.argv[1:3])

@@ -1,4 +1,4 @@
-"""The ``geovpr`` command: ``train | eval | index | query | gds | demo``.
+"""The ``geovpr`` command: ``train | eval | index | query | gds | models | demo``.
 
 Each subcommand lives in ``geovpr.commands.<name>`` and exposes
 ``register(subparsers) -> None``, which adds its parser and sets
@@ -17,7 +17,7 @@ from geovpr.errors import GeovprError
 from geovpr.logging_setup import setup_logging
 from geovpr.provenance import command_line
 
-COMMANDS = ("train", "eval", "index", "query", "gds", "demo")
+COMMANDS = ("train", "eval", "index", "query", "gds", "models", "demo")
 log = logging.getLogger("geovpr.cli")
 
 
