@@ -33,9 +33,11 @@ def model_label(spec: str) -> str:
     return _slug(path.stem if path.suffix in (".ckpt", ".pth", ".pt", ".safetensors") else path.name)
 
 
-def default_run_dir(data_name: str, model_spec: str, *, root: str | os.PathLike = DEFAULT_ROOT,
+def default_run_dir(data_name: str, model_spec: str, *, root: str | os.PathLike | None = None,
                     now: datetime.datetime | None = None) -> Path:
-    """``root/<data>-<model>-<YYYYmmdd-HHMMSS>Z``; a ``-2``, ``-3`` ... suffix if that folder exists."""
+    """``root/<data>-<model>-<YYYYmmdd-HHMMSS>Z`` (root: :data:`DEFAULT_ROOT`); a ``-2``, ``-3`` ...
+    suffix if that folder exists."""
+    root = DEFAULT_ROOT if root is None else root
     now = now or datetime.datetime.now(datetime.timezone.utc)
     stamp = now.astimezone(datetime.timezone.utc).strftime("%Y%m%d-%H%M%SZ")
     base = Path(root) / f"{_slug(data_name)}-{model_label(model_spec)}-{stamp}"
@@ -56,7 +58,10 @@ def write_run_files(run_dir: Path, argv: Sequence[str], environment: dict[str, A
 
 @contextmanager
 def run_log(path: Path) -> Iterator[None]:
-    """Copy the ``geovpr`` log records of this block into ``path`` (same format as the console)."""
+    """Copy the ``geovpr`` log records of this block into ``path`` (same format as the console).
+
+    An exception leaving the block is recorded there too (one ERROR line; the command line
+    reports it on the console), so the run folder of a failed run says why it failed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
@@ -65,6 +70,11 @@ def run_log(path: Path) -> Iterator[None]:
     logger.addHandler(handler)
     try:
         yield
+    except BaseException as exc:
+        record = logging.LogRecord("geovpr", logging.ERROR, __file__, 0, "run failed: %s: %s",
+                                   (type(exc).__name__, exc), None)
+        handler.handle(record)  # this file only: the console gets the error from the command line
+        raise
     finally:
         logger.removeHandler(handler)
         handler.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geovpr.coords import coords_from_filenames
+from geovpr.data.coords import coords_from_filenames
 from geovpr.data.eval_set import EvalSet
 from geovpr.data.images import list_images
 from geovpr.errors import DataError
