@@ -121,6 +121,6 @@ def _run(args: argparse.Namespace) -> int:
              f" ({n_err} unreadable, skipped)" if n_err else "")
     if not args.no_report:
         html, png = report_paths(args)
-        write_report(entries, html, png)
+        write_report(entries, html, png, database=index.coords)
         log.info("report: %s, %s", html, png)
     return 0
