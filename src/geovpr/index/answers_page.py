@@ -26,7 +26,7 @@ from geovpr.eval.visualize import thumbnail
 
 THUMB = 112
 PAGE_SIZE = 100
-_STYLE = ("body{font-family:sans-serif;margin:1em}section{border-top:1px solid #ddd;padding:6px 0}"
+_STYLE = ("body{font-family:sans-serif;margin:1em}h3{font-size:15px;margin:4px 0 6px}section{border-top:1px solid #ddd;padding:6px 0}"
           ".row{display:flex;gap:10px;align-items:flex-start}.thumbs{display:flex;flex-wrap:wrap;gap:6px}"
           "figure{margin:0;text-align:center;width:" + str(THUMB + 8) + "px}figcaption{font-size:11px;color:#333}"
           "figure.query img{outline:3px solid #1e6edc}.outside{font-size:11px;color:#555;max-width:200px}"

@@ -2,7 +2,7 @@
 
 North is up and both axes share one scale (planar metres: UTM, or lat/lon
 projected to one UTM zone). Grey dots are database positions near the
-estimate, the blue disc is the estimate with its radius, numbered orange
+estimate, the blue cross and disc are the estimate and its radius, numbered orange
 circles are the top matches in rank order; a match outside the drawn square is
 listed below the map with its distance. A scale bar gives the metres.
 """
@@ -55,6 +55,9 @@ def position_svg(centre: Sequence[float], radius: float, matches: Sequence[tuple
     ex, ey = px(0.0, 0.0)
     parts.append(f'<circle class="radius" cx="{ex}" cy="{ey}" r="{round(radius * scale, 1)}" '
                  'fill="#1e6edc" fill-opacity="0.12" stroke="#1e6edc"/>')
+    # the estimate: a cross under the match markers, its arms longer than a marker so it stays visible
+    parts.append(f'<path d="M{ex - 11} {ey}H{ex + 11}M{ex} {ey - 11}V{ey + 11}" stroke="#1e6edc" stroke-width="2"/>'
+                 f'<circle class="estimate" cx="{ex}" cy="{ey}" r="3" fill="#1e6edc"/>')
     outside = []
     for rank, d in placed:
         if d is None:
@@ -67,7 +70,6 @@ def position_svg(centre: Sequence[float], radius: float, matches: Sequence[tuple
         parts.append(f'<g class="match"><circle cx="{x}" cy="{y}" r="7" fill="#e67e22" stroke="#fff"/>'
                      f'<text x="{x}" y="{y + 3.5}" font-size="10" text-anchor="middle" fill="#fff" '
                      f'font-family="sans-serif">{rank}</text></g>')
-    parts.append(f'<circle class="estimate" cx="{ex}" cy="{ey}" r="3.5" fill="#1e6edc"/>')
     parts += _scale_bar(half, scale, size)
     parts.append(f'<text x="{size - 12}" y="16" font-size="11" font-family="sans-serif" fill="#555">N</text>')
     parts.append("</svg>")
