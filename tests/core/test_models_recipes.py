@@ -12,7 +12,7 @@ from geovpr.errors import ConfigError
 from geovpr.models.architectures import RANDOM_INIT_ARCHITECTURES, get_architecture, list_architectures
 from geovpr.models.factory import load_model
 from geovpr.recipes import list_recipes, recipe_path
-from geovpr.train.recipe import resolve_recipe
+from geovpr.train.recipe import load_recipe_file, resolve_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_DIR = ROOT / "src" / "geovpr" / "recipes"
@@ -68,7 +68,7 @@ def test_shipped_recipes_by_name_and_path(tmp_path, monkeypatch):
     own.write_text((RECIPE_DIR / "demo.yaml").read_text().replace("name: demo", "name: mine"))
     monkeypatch.chdir(tmp_path)
     assert recipe_path("demo") == Path("demo")
-    assert resolve_recipe("demo")["name"] == "mine"
+    assert load_recipe_file("demo")["name"] == "mine"
     with pytest.raises(ConfigError, match=r"recipe 'nope' not found: .*shipped: cliquemining_salad"):
         recipe_path("nope")
     with pytest.raises(ConfigError, match="not found"):
