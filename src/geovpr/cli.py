@@ -22,11 +22,11 @@ log = logging.getLogger("geovpr.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from geovpr.commands import _parsers
+
     parser = argparse.ArgumentParser(prog="geovpr", description="Visual Place Recognition with geographic mining.")
     parser.add_argument("--version", action="version", version=f"geovpr {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--log-file", default=None, help="also write the log to this file")
+    _parsers.add_logging_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    _parsers.finish(parser)  # -v/-q/--log-file after any sub-command, defaults shown, plain-text help
     return parser
 
 

@@ -1,0 +1,54 @@
+"""One consistent command line (issue 12 item 2): logging options anywhere, defaults in help, plain text."""
+import argparse
+import logging
+
+import pytest
+
+from geovpr.cli import build_parser
+from geovpr.commands._parsers import DeprecatedAlias, _subparsers, plain
+
+
+def _all_parsers(parser=None):
+    parser = parser or build_parser()
+    yield parser
+    for child in _subparsers(parser):
+        yield from _all_parsers(child)
+
+
+@pytest.mark.parametrize("argv, verbose, quiet, log_file", [
+    (["eval", "--data", "d", "--model", "pixels"], 0, False, None),
+    (["-v", "eval", "--data", "d", "--model", "pixels"], 1, False, None),
+    (["eval", "--data", "d", "--model", "pixels", "-v", "-v"], 2, False, None),
+    (["-v", "eval", "--data", "d", "--model", "pixels", "-q"], 1, True, None),
+    (["index", "build", "--model", "pixels", "--images", "i", "--out", "o", "--log-file", "l.txt"], 0, False, "l.txt"),
+    (["--log-file", "a.txt", "query", "--index", "i", "--out", "o.json", "q.jpg"], 0, False, "a.txt"),
+])
+def test_logging_options_before_or_after_the_command(argv, verbose, quiet, log_file):
+    args = build_parser().parse_args(argv)
+    assert (args.verbose, args.quiet, args.log_file) == (verbose, quiet, log_file)
+
+
+def test_every_parser_has_plain_help_with_defaults():
+    parsers = list(_all_parsers())
+    assert len(parsers) >= 10  # geovpr, 7 commands, index build/add/info
+    for p in parsers:
+        text = p.format_help()
+        assert "``" not in text, p.prog
+        if p.prog != "geovpr":
+            assert "--log-file" in text, p.prog
+    gds = next(p for p in parsers if p.prog == "geovpr gds")
+    assert "curve range in metres (default: 100.0)" in " ".join(gds.format_help().split())
+
+
+def test_plain_text():
+    assert plain("``geovpr eval`` writes ``x``::\n\n    cmd") == "geovpr eval writes x:\n\n    cmd"
+
+
+def test_deprecated_alias_warns_and_sets_the_new_option(caplog):
+    p = argparse.ArgumentParser()
+    p.add_argument("--radius", type=float, default=25.0)
+    p.add_argument("--old-radius", dest="radius", type=float, action=DeprecatedAlias, new="--radius")
+    with caplog.at_level(logging.WARNING, logger="geovpr"):
+        assert p.parse_args(["--old-radius", "10"]).radius == 10.0
+    assert "--old-radius is deprecated and will be removed in the next release; use --radius" in caplog.text
+    assert p.parse_args([]).radius == 25.0
