@@ -52,3 +52,12 @@ def test_deprecated_alias_warns_and_sets_the_new_option(caplog):
         assert p.parse_args(["--old-radius", "10"]).radius == 10.0
     assert "--old-radius is deprecated and will be removed in the next release; use --radius" in caplog.text
     assert p.parse_args([]).radius == 25.0
+
+
+def test_eval_radius_and_its_deprecated_alias(caplog):
+    parse = build_parser().parse_args
+    assert parse(["eval", "--data", "d", "--model", "pixels"]).positive_radius == 25.0
+    assert parse(["eval", "--data", "d", "--model", "pixels", "--radius", "10"]).positive_radius == 10.0
+    with caplog.at_level(logging.WARNING, logger="geovpr"):
+        assert parse(["eval", "--data", "d", "--model", "pixels", "--positive-radius", "7"]).positive_radius == 7.0
+    assert "--positive-radius is deprecated" in caplog.text

@@ -44,8 +44,11 @@ def test_add_and_info(tmp_path, make_images, capsys, check_environment):
     assert main(["index", "add", "--index", str(tmp_path / "idx"), "--images", str(tmp_path / "b"),
                  "--no-progress"]) == 0  # the model is the one recorded in the index
     capsys.readouterr()
-    assert main(["index", "info", str(tmp_path / "idx")]) == 0
+    assert main(["index", "info", "--index", str(tmp_path / "idx")]) == 0
     info = json.loads(capsys.readouterr().out)
+    assert main(["index", "info", str(tmp_path / "idx")]) == 0  # the old positional form, deprecated
+    assert json.loads(capsys.readouterr().out) == info
+    assert main(["index", "info"]) == 2
     assert info["images"] == 3 and info["segments"] == 2 and info["with_coords"] == 3
     assert info["model"]["spec"] == "pixels"
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
+from geovpr.commands._parsers import DeprecatedAlias
 from geovpr.data.protocols import PROTOCOLS
 from geovpr.errors import ConfigError
 
@@ -60,7 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default=None,
                    help=f"named protocol, its expected counts are checked ({', '.join(sorted(PROTOCOLS))})")
     p.add_argument("--image-root", default=None, help="root of the image paths of .npy lists (default: their folder)")
-    p.add_argument("--positive-radius", type=float, default=25.0, help="metres, inclusive (@-named folders)")
+    p.add_argument("--radius", dest="positive_radius", type=float, default=25.0,
+                   help="metres: database images this close to a query (inclusive) are its positives (@-named folders)")
+    p.add_argument("--positive-radius", dest="positive_radius", type=float, action=DeprecatedAlias, new="--radius",
+                   help="deprecated name of --radius")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per forward pass (default 32; with --head-mode batch: the protocol's reference size)")
     p.add_argument("--head-mode", choices=("single", "batch"), default=None,

@@ -5,7 +5,7 @@ Examples::
     geovpr index build --model pixels --images db/ --out my_index --coords filenames
     geovpr index build --model runs/x/checkpoint --images db/ --out my_index --coords gps.csv --ann hnsw
     geovpr index add --index my_index --images more/ --coords exif
-    geovpr index info my_index
+    geovpr index info --index my_index
 """
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def register(subparsers: Any) -> None:
     add_weight_options(add)
     _common(add)
     info = sub.add_parser("info", help="print a summary of an index as JSON")
-    info.add_argument("index", help="index folder")
+    info.add_argument("--index", default=None, help="index folder")
+    info.add_argument("old_index", nargs="?", default=None, metavar="INDEX",
+                      help="deprecated: the index folder as a positional argument (use --index)")
     parser.set_defaults(func=run)
 
 
@@ -70,6 +72,19 @@ def model_for_index(args: argparse.Namespace) -> Any:
                               "loads its own model with the weights recorded at build time")
         return None
     return load_cli_model(args)
+
+
+def _info_index(args: argparse.Namespace) -> str:
+    """``index info --index DIR`` (the positional ``index info DIR`` still works, with a warning)."""
+    if args.old_index is not None:
+        if args.index is not None:
+            raise ConfigError("index info: give the index once, as --index DIR")
+        log.warning("'geovpr index info DIR' is deprecated and will be removed in the next release; "
+                    "use 'geovpr index info --index DIR'")
+        return args.old_index
+    if args.index is None:
+        raise ConfigError("index info needs --index DIR")
+    return args.index
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.index_command != "info":
         validate(args)
     if args.index_command == "info":
-        json.dump(Index.load(args.index).summary(), sys.stdout, indent=1, ensure_ascii=False)
+        json.dump(Index.load(_info_index(args)).summary(), sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     check_weight_options(args)
