@@ -61,3 +61,35 @@ def test_eval_radius_and_its_deprecated_alias(caplog):
     with caplog.at_level(logging.WARNING, logger="geovpr"):
         assert parse(["eval", "--data", "d", "--model", "pixels", "--positive-radius", "7"]).positive_radius == 7.0
     assert "--positive-radius is deprecated" in caplog.text
+
+
+ENCODER_FLAGS = ["--device", "cpu", "--batch-size", "3", "--num-workers", "1", "--image-size", "64", "--autocast",
+                 "bfloat16", "--head-mode", "batch", "--no-progress", "--backbone-weights", "w.pth", "--random-init"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", "--data", "d", "--model", "m"],
+    ["gds", "--data", "d", "--model", "m", "--out", "o"],
+    ["index", "build", "--model", "m", "--images", "i", "--out", "o"],
+    ["index", "add", "--index", "x", "--images", "i"],
+    ["query", "--index", "x", "--out", "o.json", "q.jpg"],
+])
+def test_every_encoding_command_takes_the_same_encoder_flags(argv):
+    args = build_parser().parse_args(argv + ENCODER_FLAGS)
+    got = (args.device, args.batch_size, args.num_workers, args.image_size, args.autocast, args.head_mode,
+           args.no_progress, args.backbone_weights, args.random_init)
+    assert got == ("cpu", 3, 1, [64], "bfloat16", "batch", True, "w.pth", True)
+
+
+def test_image_size_one_value_is_the_shorter_side():
+    from geovpr.commands._common import input_size
+    from geovpr.errors import ConfigError
+
+    assert input_size((24, 32), [48]) == (48, 64)
+    assert input_size((322, 322), [224]) == (224, 224)
+    assert input_size((30, 20), [10]) == (15, 10)
+    assert input_size((322, 322), [200, 300]) == (200, 300)
+    assert input_size((322, 322), None) is None
+    for bad in ([1, 2, 3], [0], [5, -1]):
+        with pytest.raises(ConfigError, match="--image-size"):
+            input_size((322, 322), bad)

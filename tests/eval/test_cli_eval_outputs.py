@@ -127,3 +127,9 @@ def test_bad_option_combinations_exit_2(argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert _run(*argv) == 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_one_image_size_value_is_the_shorter_side(tmp_path):
+    data = _make_set(tmp_path / "city")
+    assert _run("--data", str(data), "--image-size", "48", "--out", str(tmp_path / "r.json")) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["image_size"] == [48, 64]  # pixels is 24 x 32

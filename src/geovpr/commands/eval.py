@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import sys
 from pathlib import Path
 
-from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options,
+                                     encode_options, load_cli_model)
 from geovpr.commands._parsers import DeprecatedAlias
 from geovpr.data.protocols import PROTOCOLS
 from geovpr.errors import ConfigError
 
 log = logging.getLogger(__name__)
-_DTYPES = {"none": None, "float16": "float16", "bfloat16": "bfloat16"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--queries", default=None, metavar="DIR", help="a plain folder of query images (with --database)")
     p.add_argument("--no-labels", action="store_true",
                    help="with --database/--queries: ignore coordinates in the names; predictions only, no Recall@K")
-    p.add_argument("--model", required=True, help="built-in name (e.g. pixels, tiny_vit_gem) or checkpoint path")
-    add_weight_options(p)
+    p.add_argument("--model", required=True, help="built-in name (geovpr models) or checkpoint path")
+    add_encoder_options(p, batch_size=None, batch_size_help="images per forward pass (default 32; with "
+                        "--head-mode batch: the protocol's reference size)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write the result JSON here (default: result.json in the run folder)")
     p.add_argument("--run-dir", default=None, metavar="DIR",
@@ -65,14 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="metres: database images this close to a query (inclusive) are its positives (@-named folders)")
     p.add_argument("--positive-radius", dest="positive_radius", type=float, action=DeprecatedAlias, new="--radius",
                    help="deprecated name of --radius")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="images per forward pass (default 32; with --head-mode batch: the protocol's reference size)")
-    p.add_argument("--head-mode", choices=("single", "batch"), default=None,
-                   help="InteractHead protocol: each image alone (single, default) or the reference's cross-image batches")
-    p.add_argument("--num-workers", type=int, default=0, help="image-decoding worker processes")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
-    p.add_argument("--autocast", choices=tuple(_DTYPES), default="none", help="mixed-precision dtype")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None, help="resize to H x W")
     p.add_argument("--knn-backend", choices=("torch", "faiss"), default="torch")
     p.add_argument("--pca-dim", type=int, default=None, help="reduce descriptors with PCA to this dimension")
     p.add_argument("--pca-data", default=None, help="folder of images to fit the PCA on (required with --pca-dim)")
@@ -80,23 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pca-cache", default=None, help="PCA cache folder (default ~/.cache/geovpr/pca)")
     p.add_argument("--on-bad-image", choices=("error", "skip"), default="error")
     p.add_argument("--recall-values", type=int, nargs="+", default=[1, 5, 10, 20], metavar="K")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def _load_model(args: argparse.Namespace):
-    from geovpr.data.preprocess import Preprocess
-
-    model = load_cli_model(args, args.device)
-    if args.head_mode is not None:
-        if getattr(model, "head_mode", None) is None:
-            raise ConfigError(f"--head-mode {args.head_mode}: model {args.model} has no InteractHead")
-        model.head_mode = args.head_mode
-    if args.image_size is not None:
-        h, w = args.image_size
-        base = getattr(model, "preprocess", Preprocess())
-        model.preprocess = dataclasses.replace(base, size=(h, w))
-    return model
+    return apply_encoder_options(load_cli_model(args, args.device), args)
 
 
 def _pca(args: argparse.Namespace, model, extract_kwargs: dict):
@@ -180,8 +160,6 @@ def _load_set(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from geovpr.eval.evaluate import evaluate
     from geovpr.eval.results import format_table, write_json
     from geovpr.eval.run_folder import default_run_dir, run_log
@@ -202,9 +180,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("run folder %s; %s: %d database images, %d queries (%s)", run_dir, eval_set.name,
                      eval_set.num_database, eval_set.num_queries, eval_set.positive_rule or "labels")
         model = _load_model(args)
-        dtype = getattr(torch, _DTYPES[args.autocast]) if _DTYPES[args.autocast] else None
-        extract_kwargs = dict(batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
-                              progress=not args.no_progress, num_workers=args.num_workers, autocast_dtype=dtype)
+        extract_kwargs = dict(encode_options(args), on_bad_image=args.on_bad_image)
         pca = _pca(args, model, extract_kwargs)
         result = evaluate(model, eval_set, knn_backend=args.knn_backend, ks=args.recall_values, pca=pca,
                           return_descriptors=request.needs_descriptors, **extract_kwargs)

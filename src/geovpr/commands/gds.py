@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from geovpr.atomic import atomic_write_text
-from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options,
+                                     encode_options, load_cli_model)
 from geovpr.errors import ConfigError, DataError
 from geovpr.eval.gds import gds_inputs
 from geovpr.models.encode import describe_eval_set
@@ -44,13 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="built-in name or checkpoint path")
     src.add_argument("--descriptors", help=".npz with 'database' and 'queries' descriptors (+ optional *_utm)")
-    add_weight_options(p)
-    p.add_argument("--out", required=True, help="output folder: gds.json, gds.png")
+    add_encoder_options(p)
+    p.add_argument("--out", required=True, help="output folder: gds.json, gds.png (and descriptors.npz)")
     p.add_argument("--name", default=None, help="label of the model in the plot (default: model/file name)")
     p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None)
     p.add_argument("--protocol", default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--on-bad-image", choices=("error", "skip"), default="error")
     p.add_argument("--max-distance", type=float, default=100.0, help="curve range in metres")
     p.add_argument("--bin-size", type=float, default=5.0, help="curve bin width in metres")
@@ -59,17 +58,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gap-bin", type=float, default=2.5, help="mis-ordering: distance-gap bin width in metres")
     p.add_argument("-k", "--top-k", type=int, default=10, help="top-k ordering error and Kendall tau")
     p.add_argument("--save-descriptors", action="store_true", help="also write descriptors.npz (with --model)")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device: str = "cpu",
-                      on_bad_image: str = "error", progress: bool = True) -> dict[str, np.ndarray]:
+                      on_bad_image: str = "error", progress: bool = True, **encode: Any) -> dict[str, np.ndarray]:
     """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
     if eval_set.db_utm is None or eval_set.query_utm is None:  # before any image is encoded
         raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
     described = describe_eval_set(model, eval_set, batch_size=batch_size, device=device, on_bad_image=on_bad_image,
-                                  progress=progress)
+                                  progress=progress, **encode)
     return gds_inputs(eval_set, described)
 
 
@@ -180,9 +178,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.model:
-        model = load_cli_model(args, args.device)
-        arrays = model_descriptors(model, eval_set, batch_size=args.batch_size, device=args.device,
-                                   on_bad_image=args.on_bad_image, progress=not args.no_progress)
+        model = apply_encoder_options(load_cli_model(args, args.device), args)
+        arrays = model_descriptors(model, eval_set, on_bad_image=args.on_bad_image, **encode_options(args))
         if args.save_descriptors:
             np.savez(out / "descriptors.npz", **arrays)
         name = args.name or Path(args.model).name

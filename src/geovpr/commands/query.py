@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geovpr.atomic import atomic_write_text
-from geovpr.commands._common import add_weight_options, check_weight_options
+from geovpr.commands._common import add_encoder_options, check_weight_options, encode_options
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--index", required=True, help="index folder (from `geovpr index build`)")
     p.add_argument("--out", required=True, help="output JSON file")
     p.add_argument("--model", default=None, help="checkpoint path or built-in name (default: the index's own)")
-    add_weight_options(p)
+    add_encoder_options(p)
     p.add_argument("-k", "--top-k", type=int, default=5, help="matches per query (default 5)")
     p.add_argument("--radius", type=float, default=25.0,
                    help="metres: matches this close to the best one count as the same place (default 25)")
@@ -44,8 +44,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-report", action="store_true", help="write only the JSON")
     p.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
                    help="'skip': an unreadable query gets an 'error' entry instead of stopping the run")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
 
@@ -108,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     index = Index.load(args.index, model=model_for_index(args))
     results = index.localize(queries, k=args.top_k, radius=args.radius, method=args.estimate,
                              on_bad_image=args.on_bad_image,
-                             exact=True if args.exact else None, batch_size=args.batch_size, device=args.device)
+                             exact=True if args.exact else None, **encode_options(args))
     entries = [r.to_json() for r in results]
     try:
         text = json.dumps(entries, ensure_ascii=False, indent=1, allow_nan=False)
