@@ -105,6 +105,8 @@ def test_plain_folders_with_and_without_labels(tmp_path, capsys):
     assert a["recall"]["1"] == 1.0  # so without labels the first prediction is still each query's own place
     assert [r["predictions"][0]["database_index"] for r in c["topk"]] == list(range(6))
     assert all(r["predictions"][0]["correct"] is None for r in c["topk"])
+    assert _run("--database", str(data / "database"), "--queries", str(data / "queries"), "--no-labels",
+                "--save-preds", "2", "--only-wrong", "--out", str(tmp_path / "e.json")) == 2
     plain = _make_set(tmp_path / "plain", named=False)
     assert _run("--database", str(plain / "database"), "--queries", str(plain / "queries"),
                 "--out", str(tmp_path / "d.json")) == 0

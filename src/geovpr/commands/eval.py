@@ -171,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size = _default_batch_size(args)
     request = _output_request(args)
     eval_set, labelled = _load_set(args)
+    if request.only_wrong and not labelled:
+        raise ConfigError("--only-wrong needs labels (coordinates in the names, or a dataset with ground truth)")
     run_dir = None
     if args.run_dir or not args.out or request.needs_run_dir:
         run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(eval_set.name, str(args.model))
