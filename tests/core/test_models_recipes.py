@@ -1,5 +1,6 @@
 """``geovpr models``, shipped recipes by name, and what an installed wheel contains (issue 12 item 3)."""
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -86,8 +87,13 @@ def test_train_list_recipes_and_missing_recipe(capsys):
 
 @pytest.mark.slow
 def test_installed_wheel_has_recipes_licence_types_and_runs(tmp_path):
+    source = tmp_path / "source"  # a copy: building writes *.egg-info next to the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True)
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
     if build.returncode != 0 and "No module named pip" in build.stderr:
         pytest.skip("pip is not available in this environment")
     assert build.returncode == 0, build.stderr

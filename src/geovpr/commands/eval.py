@@ -102,7 +102,7 @@ def validate(args: argparse.Namespace) -> None:
     from geovpr.commands import _validate as v
 
     v.device(args.device)
-    v.positive(args.positive_radius, "--positive-radius")
+    v.positive(args.positive_radius, "--radius")
     v.at_least(args.batch_size, 1, "--batch-size")
     v.at_least(args.num_workers, 0, "--num-workers")
     v.all_at_least(args.recall_values, 1, "--recall-values")
