@@ -106,3 +106,13 @@ def encode_options(args: argparse.Namespace) -> dict[str, Any]:
     dtype = AUTOCAST[getattr(args, "autocast", "none")]
     return {"batch_size": args.batch_size, "device": args.device, "num_workers": getattr(args, "num_workers", 0),
             "autocast_dtype": getattr(torch, dtype) if dtype else None, "progress": not getattr(args, "no_progress", False)}
+
+
+def validate_encoder_options(args: argparse.Namespace) -> None:
+    """The checks of :func:`add_encoder_options` that need no model (exit 2 with one line)."""
+    from geovpr.commands import _validate as v
+
+    v.at_least(args.num_workers, 0, "--num-workers")
+    v.image_size(args.image_size)
+    if args.image_size is not None and len(args.image_size) > 2:
+        raise ConfigError(f"--image-size takes one value (shorter side) or two (H W), got {len(args.image_size)}")

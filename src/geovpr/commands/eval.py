@@ -21,8 +21,8 @@ import logging
 import sys
 from pathlib import Path
 
-from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options,
-                                     encode_options, load_cli_model)
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options, encode_options,
+                                     load_cli_model, validate_encoder_options)
 from geovpr.commands._parsers import DeprecatedAlias
 from geovpr.data.protocols import PROTOCOLS
 from geovpr.errors import ConfigError
@@ -104,9 +104,8 @@ def validate(args: argparse.Namespace) -> None:
     v.device(args.device)
     v.positive(args.positive_radius, "--radius")
     v.at_least(args.batch_size, 1, "--batch-size")
-    v.at_least(args.num_workers, 0, "--num-workers")
+    validate_encoder_options(args)
     v.all_at_least(args.recall_values, 1, "--recall-values")
-    v.image_size(args.image_size)
     v.at_least(args.pca_dim, 1, "--pca-dim")
     v.at_least(args.pca_max_images, 1, "--pca-max-images")
     if args.pca_dim is not None and not args.pca_data:

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from geovpr.atomic import atomic_write_text
-from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options,
-                                     encode_options, load_cli_model)
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options, encode_options,
+                                     load_cli_model, validate_encoder_options)
 from geovpr.errors import ConfigError, DataError
 from geovpr.eval.gds import gds_inputs
 from geovpr.models.encode import describe_eval_set
@@ -141,6 +141,7 @@ def validate(args: argparse.Namespace) -> None:
 
     v.device(args.device)
     v.at_least(args.batch_size, 1, "--batch-size")
+    validate_encoder_options(args)
     for flag in ("max_distance", "bin_size", "slope_range", "radius", "gap_bin"):
         v.positive(getattr(args, flag), "--" + flag.replace("_", "-"))
     if args.bin_size > args.max_distance:

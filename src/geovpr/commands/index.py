@@ -15,8 +15,8 @@ import logging
 import sys
 from typing import Any
 
-from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options,
-                                     encode_options, load_cli_model, weight_options)
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options, encode_options,
+                                     load_cli_model, validate_encoder_options, weight_options)
 from geovpr.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def validate(args: argparse.Namespace) -> None:
 
     v.device(args.device)
     v.at_least(args.batch_size, 1, "--batch-size")
+    validate_encoder_options(args)
     v.at_least(args.chunk_size, 1, "--chunk-size")
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from geovpr.atomic import atomic_write_text
-from geovpr.commands._common import add_encoder_options, check_weight_options, encode_options
+from geovpr.commands._common import (add_encoder_options, check_weight_options, encode_options,
+                                     validate_encoder_options)
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def validate(args: argparse.Namespace) -> None:
     from geovpr.commands import _validate as v
 
     v.device(args.device)
+    validate_encoder_options(args)
     v.at_least(args.top_k, 1, "-k/--top-k")
     v.positive(args.radius, "--radius")
     v.at_least(args.batch_size, 1, "--batch-size")
