@@ -20,7 +20,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet "$TORCH_SPEC" 2>&1 | grep -v "is ignored: it is neither" || true
-"$work/venv/bin/python" -m pip install --quiet . 2>&1 | grep -v "is ignored: it is neither" || true
+mkdir "$work/source"  # build from a copy: a build writes *.egg-info beside the sources
+cp -r pyproject.toml README.md LICENSE src "$work/source/"
+"$work/venv/bin/python" -m pip install --quiet "$work/source" 2>&1 | grep -v "is ignored: it is neither" || true
 "$work/venv/bin/python" -c "import geovpr, torch, numpy, PIL, scipy, safetensors, tqdm, yaml"
 for mod in pytorch_lightning pytorch_metric_learning faiss matplotlib pandas; do
     if "$work/venv/bin/python" -c "import $mod" 2>/dev/null; then
