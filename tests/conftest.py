@@ -19,6 +19,14 @@ def shared_data_root() -> Path:
     return Path(os.environ.get("GEOVPR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _eval_runs_in_tmp(tmp_path_factory, monkeypatch):
+    """``geovpr eval`` without ``--out`` writes a run folder: keep those out of the working tree."""
+    import geovpr.eval.run_folder as run_folder
+
+    monkeypatch.setattr(run_folder, "DEFAULT_ROOT", tmp_path_factory.mktemp("runs") / "eval")
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     root = fixtures_root()

@@ -1,4 +1,4 @@
-"""The ``geovpr`` command: ``train | eval | index | query | gds | demo``.
+"""The ``geovpr`` command: ``train | eval | index | query | gds | models | demo``.
 
 Each subcommand lives in ``geovpr.commands.<name>`` and exposes
 ``register(subparsers) -> None``, which adds its parser and sets
@@ -17,16 +17,16 @@ from geovpr.errors import GeovprError
 from geovpr.logging_setup import setup_logging
 from geovpr.provenance import command_line
 
-COMMANDS = ("train", "eval", "index", "query", "gds", "demo")
+COMMANDS = ("train", "eval", "index", "query", "gds", "models", "demo")
 log = logging.getLogger("geovpr.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from geovpr.commands import _parsers
+
     parser = argparse.ArgumentParser(prog="geovpr", description="Visual Place Recognition with geographic mining.")
     parser.add_argument("--version", action="version", version=f"geovpr {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--log-file", default=None, help="also write the log to this file")
+    _parsers.add_logging_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    _parsers.finish(parser)  # -v/-q/--log-file after any sub-command, defaults shown, plain-text help
     return parser
 
 
@@ -51,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except GeovprError as exc:
         log.error("%s", exc)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional extra (train, faiss, plots) is not installed
+        from geovpr._optional import missing_extra
+
+        error = missing_extra(exc, f"geovpr {args.command}")
+        if error is None:
+            raise
+        log.error("%s", error)
         return 2
     except OSError as exc:  # a file or folder the user named cannot be used (exists, no permission, disk full)
         log.error("%s", exc)

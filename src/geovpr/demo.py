@@ -4,7 +4,7 @@
    districts with GSV-like places and MSLS-like trajectories on look-alike streets, plus a
    validation and an evaluation district on their own street grids;
 2. start from the shipped base model ``synth_base`` (or, with ``from_scratch``, train it first on a
-   generated corpus with ``recipes/synth_base.yaml``);
+   generated corpus with the shipped recipe ``synth_base`` (geovpr/recipes/synth_base.yaml));
 3. on the **validation** district only, pick the query condition by the pre-registered rule
    (:func:`geovpr.experiments.method_effect.choose_query_condition`);
 4. fine-tune every arm (random / CliqueMining / SAGE) for every seed from the base model and evaluate

@@ -25,3 +25,7 @@ class CheckpointError(GeovprError):
 
 class ConfigError(GeovprError):
     """A recipe or command-line option is invalid."""
+
+
+class MissingExtraError(GeovprError):
+    """An optional dependency is not installed; the message names the ``geovpr[extra]`` that provides it."""

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ["src", "recipes", "benchmarks", "tests", "README.md", "docs"]
+SCANNED = ["src", "benchmarks", "tests", "README.md", "docs"]
 OUTSIDE = ("reference-spec", "papers.md", "cpu-notes.md", "../shared/docs")
 
 

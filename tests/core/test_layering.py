@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "geovpr"
 #: the allowed layer order, lowest first, written once
 LAYERS: list[set[str]] = [
     {"errors", "version"},
-    {"provenance", "logging_setup", "registry", "atomic", "checks", "weights", "safe_yaml"},
+    {"provenance", "logging_setup", "registry", "atomic", "checks", "weights", "safe_yaml", "_optional", "recipes"},
     {"geo", "knn"},
     {"data"},
     {"mining", "models"},

@@ -44,8 +44,11 @@ def test_add_and_info(tmp_path, make_images, capsys, check_environment):
     assert main(["index", "add", "--index", str(tmp_path / "idx"), "--images", str(tmp_path / "b"),
                  "--no-progress"]) == 0  # the model is the one recorded in the index
     capsys.readouterr()
-    assert main(["index", "info", str(tmp_path / "idx")]) == 0
+    assert main(["index", "info", "--index", str(tmp_path / "idx")]) == 0
     info = json.loads(capsys.readouterr().out)
+    assert main(["index", "info", str(tmp_path / "idx")]) == 0  # the old positional form, deprecated
+    assert json.loads(capsys.readouterr().out) == info
+    assert main(["index", "info"]) == 2
     assert info["images"] == 3 and info["segments"] == 2 and info["with_coords"] == 3
     assert info["model"]["spec"] == "pixels"
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
@@ -99,3 +102,24 @@ def test_corridor_recall_matches_brute_force(tmp_path, shared_data):
     d = np.linalg.norm(model.describe(qs)[:, None] - model.describe(ref)[None], axis=2)
     brute = np.mean([int(ref[j].stem) in positives[int(q.stem)] for q, j in zip(qs, d.argmin(axis=1))])
     assert len(res) == 111 and recall1 == pytest.approx(brute) == pytest.approx(30 / 111)
+
+
+def test_index_records_the_input_size_and_query_reuses_it(tmp_path, make_images, capsys):
+    from geovpr.models.checkpoint import save_model
+    from geovpr.models.factory import load_model
+
+    make_images(tmp_path / "db", [at_name(1, 1), at_name(2, 2), at_name(40, 40)])
+    ckpt = save_model(load_model("tiny_vit_gem"), tmp_path / "tiny")  # fixed weights the index can load again
+    assert main(["index", "build", "--model", str(ckpt), "--images", str(tmp_path / "db"),
+                 "--out", str(tmp_path / "idx"), "--image-size", "56", "--no-progress"]) == 0
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["model"]["load_options"]["image_size"] == [56, 56]  # tiny_vit_gem is 112 x 112: shorter side 56
+    assert manifest["model"]["preprocess"]["size"] == [56, 56]
+    q = str(tmp_path / "db" / at_name(2, 2))
+    assert main(["query", "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "a.json"), "--no-report",
+                 "--no-progress", "-k", "1", q]) == 0  # the index's own model, loaded at its recorded size
+    assert json.loads((tmp_path / "a.json").read_text())[0]["matches"][0]["image"] == q
+    assert main(["query", "--image-size", "64", "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "b.json"),
+                 "--no-report", q]) == 2  # encoder options go with --model
+    assert main(["index", "build", "--model", "pixels", "--images", str(tmp_path / "db"),
+                 "--out", str(tmp_path / "idx2"), "--image-size", "56"]) == 2  # pixels has a fixed input

@@ -7,6 +7,7 @@ import re
 
 from PIL import Image
 
+from geovpr.index.answers_page import THUMB
 from geovpr.index.report import write_report
 
 
@@ -31,7 +32,7 @@ def test_report_with_missing_image_and_error_entry(tmp_path):
     uris = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)
     assert len(uris) == 4  # query + 2 matches, and the unreadable query's placeholder
     first = Image.open(io.BytesIO(base64.b64decode(uris[0])))
-    assert max(first.size) == 160 and first.getpixel((80, 50))[0] > 200  # a red thumbnail of the query
+    assert max(first.size) == THUMB and first.getpixel((THUMB // 2, THUMB // 3))[0] > 200  # red: the query
     grey = Image.open(io.BytesIO(base64.b64decode(uris[2])))
     assert abs(grey.getpixel((5, 5))[0] - 200) < 8  # placeholder for the missing file
     with Image.open(tmp_path / "r.png") as png:

@@ -16,8 +16,8 @@ FOLDER = Path(weights.__file__).resolve().parent / "synth_base"
 def test_synth_base_loads_by_name_and_matches_its_recipe():
     assert weights.shipped_weights("synth_base") == FOLDER and weights.shipped_weights("nope") is None
     model = load_model("synth_base")
-    recipe = yaml.safe_load((REPO / "recipes" / "synth_base.yaml").read_text())
-    assert (FOLDER / "recipe.yaml").read_text() == (REPO / "recipes" / "synth_base.yaml").read_text()
+    recipe = yaml.safe_load((REPO / "src" / "geovpr" / "recipes" / "synth_base.yaml").read_text())
+    assert (FOLDER / "recipe.yaml").read_text() == (REPO / "src" / "geovpr" / "recipes" / "synth_base.yaml").read_text()
     config = json.loads((FOLDER / "config.json").read_text())["model"]
     for key, value in recipe["model"]["config"]["backbone"].items():
         assert config["backbone"][key] == value, key

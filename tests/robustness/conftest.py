@@ -13,7 +13,7 @@ two `index add` at once; stale handles                 test_index_writes :: test
 index build --out .                                    test_index_writes :: test_out_naming_the_current_folder_*
 equator, zone borders, polar latitudes                 test_geometry
 mixed UTM zones in @-names                             test_utm_zones
---positive-radius -5/inf/nan, --radius nan, devices,   test_options :: test_bad_option_is_one_line_*
+--radius -5/inf/nan (eval, query), devices,   test_options :: test_bad_option_is_one_line_*
 num-workers, gds bins/k, query --out X.html/png
 empty / string / NaN GDS descriptor files              test_options :: test_bad_descriptor_files_*
 16-bit images                                          test_deep_images

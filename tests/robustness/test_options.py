@@ -32,10 +32,10 @@ ADD = ["index", "add", "--index", "nowhere", "--images", "nowhere"]
 QUERY = ["query", "--index", "nowhere", "--out", "out/q.json", "q.jpg"]
 
 CASES = [
-    (EVAL + ["--positive-radius", "-5"], "--positive-radius must be a finite number > 0, got -5.0"),
-    (EVAL + ["--positive-radius", "nan"], "--positive-radius must be a finite number > 0, got nan"),
-    (EVAL + ["--positive-radius", "inf"], "--positive-radius must be a finite number > 0, got inf"),
-    (EVAL + ["--positive-radius", "0"], "--positive-radius must be a finite number > 0"),
+    (EVAL + ["--radius", "-5"], "--radius must be a finite number > 0, got -5.0"),
+    (EVAL + ["--radius", "nan"], "--radius must be a finite number > 0, got nan"),
+    (EVAL + ["--radius", "inf"], "--radius must be a finite number > 0, got inf"),
+    (EVAL + ["--radius", "0"], "--radius must be a finite number > 0"),
     (EVAL + ["--num-workers", "-1"], "--num-workers must be >= 0, got -1"),
     (EVAL + ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (EVAL + ["--recall-values", "1", "0"], "--recall-values must all be >= 1"),

@@ -12,7 +12,7 @@ from PIL import Image
 from geovpr.cli import main
 from geovpr.data.readers.gsv_cities import gsv_image_name
 
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
+RECIPE = Path(__file__).resolve().parents[2] / "src" / "geovpr" / "recipes" / "demo.yaml"
 SMALL = ["model.options.image_size=56", "train.image_size=[56,56]", "train.max_steps=2", "train.progress_bar=false",
          "data.sources.train.sampler.places_per_batch=4", "data.sources.mined.sampler.places_per_batch=4",
          "data.sources.mined.sampler.similar_clusters=3", "data.sources.mined.sampler.batches_per_epoch=3"]

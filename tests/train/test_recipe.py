@@ -10,7 +10,7 @@ from geovpr.errors import ConfigError
 from geovpr.train.randaugment import RandAugment
 from geovpr.train.recipe import check_paths, parse_override, resolve_recipe
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "src" / "geovpr" / "recipes"
 
 
 def test_parse_override_reads_yaml_values() -> None:

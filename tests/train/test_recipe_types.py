@@ -11,7 +11,7 @@ from geovpr.errors import ConfigError
 from geovpr.train.config import Recipe
 from geovpr.train.recipe import resolve_recipe
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "src" / "geovpr" / "recipes"
 SRC = "data.sources.mined.sampler"
 
 

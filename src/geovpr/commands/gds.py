@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from geovpr.atomic import atomic_write_text
-from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options, encode_options,
+                                     load_cli_model, validate_encoder_options)
 from geovpr.errors import ConfigError, DataError
 from geovpr.eval.gds import gds_inputs
 from geovpr.models.encode import describe_eval_set
@@ -44,13 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="built-in name or checkpoint path")
     src.add_argument("--descriptors", help=".npz with 'database' and 'queries' descriptors (+ optional *_utm)")
-    add_weight_options(p)
-    p.add_argument("--out", required=True, help="output folder: gds.json, gds.png")
+    add_encoder_options(p)
+    p.add_argument("--out", required=True, help="output folder: gds.json, gds.png (and descriptors.npz)")
     p.add_argument("--name", default=None, help="label of the model in the plot (default: model/file name)")
     p.add_argument("--format", choices=("folder", "npy", "vprbench"), default=None)
     p.add_argument("--protocol", default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--on-bad-image", choices=("error", "skip"), default="error")
     p.add_argument("--max-distance", type=float, default=100.0, help="curve range in metres")
     p.add_argument("--bin-size", type=float, default=5.0, help="curve bin width in metres")
@@ -59,17 +58,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gap-bin", type=float, default=2.5, help="mis-ordering: distance-gap bin width in metres")
     p.add_argument("-k", "--top-k", type=int, default=10, help="top-k ordering error and Kendall tau")
     p.add_argument("--save-descriptors", action="store_true", help="also write descriptors.npz (with --model)")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def model_descriptors(model: Any, eval_set: Any, *, batch_size: int = 32, device: str = "cpu",
-                      on_bad_image: str = "error", progress: bool = True) -> dict[str, np.ndarray]:
+                      on_bad_image: str = "error", progress: bool = True, **encode: Any) -> dict[str, np.ndarray]:
     """Descriptors and coordinates of an evaluation set's kept images (skipped ones dropped)."""
     if eval_set.db_utm is None or eval_set.query_utm is None:  # before any image is encoded
         raise DataError(f"{eval_set.source or eval_set.name}: GDS needs image coordinates; this set has none")
     described = describe_eval_set(model, eval_set, batch_size=batch_size, device=device, on_bad_image=on_bad_image,
-                                  progress=progress)
+                                  progress=progress, **encode)
     return gds_inputs(eval_set, described)
 
 
@@ -143,6 +141,7 @@ def validate(args: argparse.Namespace) -> None:
 
     v.device(args.device)
     v.at_least(args.batch_size, 1, "--batch-size")
+    validate_encoder_options(args)
     for flag in ("max_distance", "bin_size", "slope_range", "radius", "gap_bin"):
         v.positive(getattr(args, flag), "--" + flag.replace("_", "-"))
     if args.bin_size > args.max_distance:
@@ -150,6 +149,19 @@ def validate(args: argparse.Namespace) -> None:
     v.at_least(args.top_k, 1, "-k/--top-k")
     if args.model and not args.data:
         raise ConfigError("--model needs --data (the images to describe)")
+
+
+def _plots_available() -> bool:
+    """True when matplotlib is installed; else a warning naming the ``plots`` extra (gds.json is still written)."""
+    from geovpr._optional import require
+    from geovpr.errors import MissingExtraError
+
+    try:
+        require("matplotlib", "the GDS plot (gds.png)")
+    except MissingExtraError as exc:
+        log.warning("gds.png not written: %s", exc)
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,9 +179,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.model:
-        model = load_cli_model(args, args.device)
-        arrays = model_descriptors(model, eval_set, batch_size=args.batch_size, device=args.device,
-                                   on_bad_image=args.on_bad_image, progress=not args.no_progress)
+        model = apply_encoder_options(load_cli_model(args, args.device), args)
+        arrays = model_descriptors(model, eval_set, on_bad_image=args.on_bad_image, **encode_options(args))
         if args.save_descriptors:
             np.savez(out / "descriptors.npz", **arrays)
         name = args.name or Path(args.model).name
@@ -187,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise DataError("the GDS report holds a non-finite number (NaN or infinity); nothing was written") from None
     atomic_write_text(out / "gds.json", text + "\n")
-    plot_gds({name: report}, out / "gds.png")
+    written = "gds.json"
+    if _plots_available():
+        plot_gds({name: report}, out / "gds.png")
+        written += ", gds.png"
     sys.stdout.write(summary_table({name: report["summary"]}) + "\n")
-    log.info("GDS written to %s (gds.json, gds.png)", out)
+    log.info("GDS written to %s (%s)", out, written)
     return 0

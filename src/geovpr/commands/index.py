@@ -5,7 +5,7 @@ Examples::
     geovpr index build --model pixels --images db/ --out my_index --coords filenames
     geovpr index build --model runs/x/checkpoint --images db/ --out my_index --coords gps.csv --ann hnsw
     geovpr index add --index my_index --images more/ --coords exif
-    geovpr index info my_index
+    geovpr index info --index my_index
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import logging
 import sys
 from typing import Any
 
-from geovpr.commands._common import add_weight_options, check_weight_options, load_cli_model, weight_options
+from geovpr.commands._common import (add_encoder_options, apply_encoder_options, check_weight_options, encode_options,
+                                     load_cli_model, validate_encoder_options, weight_options)
 from geovpr.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,10 @@ COORDS_HELP = (
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, help="folder of images (searched recursively)")
     p.add_argument("--coords", default="auto", help=COORDS_HELP)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps")
     p.add_argument("--chunk-size", type=int, default=1024,
                    help="images encoded per saved chunk (an interrupted run resumes from the last chunk)")
     p.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
                    help="'skip': leave out (and count) unreadable images instead of stopping at the first one")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def register(subparsers: Any) -> None:
@@ -44,8 +42,8 @@ def register(subparsers: Any) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="encode a folder of images into a new index")
-    build.add_argument("--model", required=True, help="checkpoint path or built-in name (e.g. pixels)")
-    add_weight_options(build)
+    build.add_argument("--model", required=True, help="checkpoint path or built-in name (geovpr models)")
+    add_encoder_options(build)
     build.add_argument("--out", required=True, help="index folder to create")
     build.add_argument("--ann", choices=("none", "hnsw", "ivfpq"), default="none",
                        help="also build an approximate (faiss) index for large databases (default: exact only)")
@@ -55,21 +53,49 @@ def register(subparsers: Any) -> None:
     add.add_argument("--index", required=True, help="index folder")
     add.add_argument("--model", default=None,
                      help="checkpoint path or built-in name (default: the one recorded in the index)")
-    add_weight_options(add)
+    add_encoder_options(add)
     _common(add)
     info = sub.add_parser("info", help="print a summary of an index as JSON")
-    info.add_argument("index", help="index folder")
+    info.add_argument("--index", default=None, help="index folder")
+    info.add_argument("old_index", nargs="?", default=None, metavar="INDEX",
+                      help="deprecated: the index folder as a positional argument (use --index)")
     parser.set_defaults(func=run)
 
 
 def model_for_index(args: argparse.Namespace) -> Any:
-    """The ``--model`` (loaded with the weight options), or None: the index loads the model it recorded."""
+    """The ``--model`` (loaded with the weight and encoder options), or None: the index loads the model it
+    recorded (weights, input size and head mode as at build time)."""
     if args.model is None:
-        if args.backbone_weights is not None or args.random_init:
-            raise ConfigError("--backbone-weights/--random-init apply to --model; without --model the index "
-                              "loads its own model with the weights recorded at build time")
+        if args.backbone_weights is not None or args.random_init or args.image_size or args.head_mode:
+            raise ConfigError("--backbone-weights/--random-init/--image-size/--head-mode apply to --model; without "
+                              "--model the index loads its own model as recorded at build time")
         return None
-    return load_cli_model(args)
+    return apply_encoder_options(load_cli_model(args), args)
+
+
+def recorded_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """The ``load_model`` options an index records to load its model again (weights, input size, head mode)."""
+    options = weight_options(args)
+    if args.image_size or args.head_mode:
+        if str(args.model) == "pixels":
+            raise ConfigError("--image-size/--head-mode: the pixels model has a fixed input and no InteractHead")
+        if args.image_size:
+            options["image_size"] = list(model.preprocess.size)
+        options["head_mode"] = args.head_mode
+    return options
+
+
+def _info_index(args: argparse.Namespace) -> str:
+    """``index info --index DIR`` (the positional ``index info DIR`` still works, with a warning)."""
+    if args.old_index is not None:
+        if args.index is not None:
+            raise ConfigError("index info: give the index once, as --index DIR")
+        log.warning("'geovpr index info DIR' is deprecated and will be removed in the next release; "
+                    "use 'geovpr index info --index DIR'")
+        return args.old_index
+    if args.index is None:
+        raise ConfigError("index info needs --index DIR")
+    return args.index
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,6 +110,7 @@ def validate(args: argparse.Namespace) -> None:
 
     v.device(args.device)
     v.at_least(args.batch_size, 1, "--batch-size")
+    validate_encoder_options(args)
     v.at_least(args.chunk_size, 1, "--chunk-size")
 
 
@@ -93,17 +120,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.index_command != "info":
         validate(args)
     if args.index_command == "info":
-        json.dump(Index.load(args.index).summary(), sys.stdout, indent=1, ensure_ascii=False)
+        json.dump(Index.load(_info_index(args)).summary(), sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     check_weight_options(args)
-    opts = dict(batch_size=args.batch_size, device=args.device, chunk_size=args.chunk_size,
-                on_bad_image=args.on_bad_image, progress=not args.no_progress)
+    opts = dict(encode_options(args), chunk_size=args.chunk_size, on_bad_image=args.on_bad_image)
     coords = None if args.coords == "none" else args.coords
     if args.index_command == "build":
-        model = load_cli_model(args, args.device)
+        model = apply_encoder_options(load_cli_model(args, args.device), args)
         index = Index.build(model, args.images, args.out, coords, model_spec=args.model, ann=args.ann,
-                            overwrite=args.overwrite, model_options=weight_options(args), **opts)
+                            overwrite=args.overwrite, model_options=recorded_options(args, model), **opts)
     else:
         index = Index.load(args.index, model=model_for_index(args))
         index.add(args.images, coords, **opts)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from geovpr.atomic import atomic_write_text
-from geovpr.commands._common import add_weight_options, check_weight_options
+from geovpr.commands._common import (add_encoder_options, check_weight_options, encode_options,
+                                     validate_encoder_options)
 from geovpr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--index", required=True, help="index folder (from `geovpr index build`)")
     p.add_argument("--out", required=True, help="output JSON file")
     p.add_argument("--model", default=None, help="checkpoint path or built-in name (default: the index's own)")
-    add_weight_options(p)
+    add_encoder_options(p)
     p.add_argument("-k", "--top-k", type=int, default=5, help="matches per query (default 5)")
     p.add_argument("--radius", type=float, default=25.0,
                    help="metres: matches this close to the best one count as the same place (default 25)")
@@ -44,8 +45,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-report", action="store_true", help="write only the JSON")
     p.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
                    help="'skip': an unreadable query gets an 'error' entry instead of stopping the run")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
 
@@ -78,6 +77,7 @@ def validate(args: argparse.Namespace) -> None:
     from geovpr.commands import _validate as v
 
     v.device(args.device)
+    validate_encoder_options(args)
     v.at_least(args.top_k, 1, "-k/--top-k")
     v.positive(args.radius, "--radius")
     v.at_least(args.batch_size, 1, "--batch-size")
@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     index = Index.load(args.index, model=model_for_index(args))
     results = index.localize(queries, k=args.top_k, radius=args.radius, method=args.estimate,
                              on_bad_image=args.on_bad_image,
-                             exact=True if args.exact else None, batch_size=args.batch_size, device=args.device)
+                             exact=True if args.exact else None, **encode_options(args))
     entries = [r.to_json() for r in results]
     try:
         text = json.dumps(entries, ensure_ascii=False, indent=1, allow_nan=False)
@@ -121,6 +121,6 @@ def _run(args: argparse.Namespace) -> int:
              f" ({n_err} unreadable, skipped)" if n_err else "")
     if not args.no_report:
         html, png = report_paths(args)
-        write_report(entries, html, png)
+        write_report(entries, html, png, database=index.coords)
         log.info("report: %s, %s", html, png)
     return 0

@@ -1,4 +1,7 @@
-"""``geovpr train --recipe FILE [key=value ...] [--out DIR]``: train (or resume) a model from a recipe."""
+"""``geovpr train --recipe NAME|FILE [key=value ...] [--out DIR]``: train (or resume) a model from a recipe.
+
+``--recipe`` takes a shipped recipe name (``geovpr train --list-recipes``) or a YAML path.
+"""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "data.sources.gsv.path=/data/gsv_cities train.lr=1e-4 variant=vitl_ih. Re-running the same "
         "command after an interruption resumes from the last checkpoint.",
     )
-    parser.add_argument("--recipe", required=True, help="recipe YAML file (see recipes/)")
+    parser.add_argument("--recipe", default=None, metavar="NAME|PATH",
+                        help="a shipped recipe name (see --list-recipes) or a recipe YAML file")
+    parser.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides (dotted keys)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<recipe name>)")
     parser.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
@@ -35,8 +40,23 @@ def default_out(name: object) -> Path:
     return Path("runs") / text
 
 
+def list_recipes_text() -> str:
+    """One line per shipped recipe: its name and the first line of its comment."""
+    from geovpr.recipes import list_recipes, recipe_summary
+
+    names = list_recipes()
+    width = max(len(n) for n in names)
+    return "\n".join(f"{n.ljust(width)}  {recipe_summary(n)}" for n in names)
+
+
 def run(args: argparse.Namespace) -> int:
     from geovpr.train.recipe import resolve_recipe
+
+    if args.list_recipes:
+        print(list_recipes_text())
+        return 0
+    if not args.recipe:
+        raise ConfigError("geovpr train needs --recipe NAME|PATH (shipped names: geovpr train --list-recipes)")
 
     recipe = resolve_recipe(args.recipe, args.overrides)
     if args.print_recipe:

@@ -81,6 +81,7 @@ def evaluate(
     pca: PCA | None = None,
     return_predictions: bool = False,
     described: EvalSetDescriptors | None = None,
+    return_descriptors: bool = False,
 ) -> dict[str, Any]:
     """Recall@K of ``model`` on ``eval_set`` and everything needed to reproduce the number.
 
@@ -88,6 +89,8 @@ def evaluate(
     ``return_predictions``) with ``recall`` as fractions keyed by ``str(K)``.
     ``described``: the set's descriptors from :func:`describe_eval_set` when the
     caller needs them too (e.g. for GDS), so the images are encoded once.
+    ``return_descriptors`` adds ``descriptors``: the searched (PCA-reduced) database and query
+    descriptors of the kept images and the ``database_kept``/``queries_kept`` masks (not JSON-able).
     """
     if described is None:
         described = describe_eval_set(model, eval_set, batch_size=batch_size, device=device,
@@ -132,5 +135,8 @@ def evaluate(
         result["head_mode"] = head_mode
     if return_predictions:
         result["predictions"] = predictions
+    if return_descriptors:
+        result["descriptors"] = {"database": db_desc, "queries": q_desc, "database_kept": db.kept,
+                                 "queries_kept": qs.kept}
     log.info("recall %s on %s", {k: round(v, 4) for k, v in result["recall"].items()}, eval_set.name)
     return result

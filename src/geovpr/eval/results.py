@@ -34,11 +34,12 @@ def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """A small text table: dataset, counts and Recall@K in percent."""
-    ks = list(result["recall"].keys())
+    """A small text table: dataset, counts and Recall@K in percent (none without labels)."""
+    recall = result.get("recall") or {}
+    ks = list(recall.keys())
     header = ["dataset", "queries", "database"] + [f"R@{k}" for k in ks]
     row = [str(result.get("protocol") or result.get("dataset", "")), str(result["num_queries"]),
-           str(result["num_database"])] + [f"{100 * result['recall'][k]:.2f}" for k in ks]
+           str(result["num_database"])] + [f"{100 * recall[k]:.2f}" for k in ks]
     widths = [max(len(h), len(c)) for h, c in zip(header, row)]
     lines = [
         "  ".join(h.rjust(w) for h, w in zip(header, widths)),
@@ -46,7 +47,9 @@ def format_table(result: dict[str, Any]) -> str:
         "  ".join(c.rjust(w) for c, w in zip(row, widths)),
     ]
     notes = []
-    if result.get("queries_without_positives"):
+    if result.get("recall") is None:
+        notes.append("no labels: predictions only, Recall@K not computed")
+    if result.get("queries_without_positives") and result.get("recall") is not None:
         notes.append(f"{result['queries_without_positives']} queries have no positive (counted as misses)")
     if result.get("skipped_images"):
         notes.append(f"{result['skipped_images']} unreadable images skipped")

@@ -32,10 +32,12 @@ log = logging.getLogger(__name__)
 ExtractFn = Callable[..., Any]
 
 
-def extract_chunk(model: Any, paths: Sequence[str], *, batch_size: int, device: str, on_bad_image: str) -> Any:
-    """Descriptors of one chunk (see :func:`geovpr.models.encode.extract_descriptors`)."""
+def extract_chunk(model: Any, paths: Sequence[str], *, batch_size: int, device: str, on_bad_image: str,
+                  **encode: Any) -> Any:
+    """Descriptors of one chunk (see :func:`geovpr.models.encode.extract_descriptors`; ``encode``:
+    its ``num_workers``/``autocast_dtype``)."""
     return extract_descriptors(
-        model, list(paths), batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=False
+        model, list(paths), batch_size=batch_size, device=device, on_bad_image=on_bad_image, progress=False, **encode
     )
 
 
@@ -118,6 +120,7 @@ def build_segment(
     on_bad_image: str = "error",
     progress: bool = True,
     extract: ExtractFn | None = None,
+    encode: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Encode ``paths`` into segment ``folder/name``; returns ``{"name", "count", "skipped"}``.
 
@@ -145,7 +148,8 @@ def build_segment(
             if s in done_set:
                 continue
             part = paths[s:s + chunk_size]
-            result = extract(model, part, batch_size=batch_size, device=device, on_bad_image=on_bad_image)
+            result = extract(model, part, batch_size=batch_size, device=device, on_bad_image=on_bad_image,
+                             **(encode or {}))
             _save_chunk(chunk_file, result, part, stamps[s:s + chunk_size])
             bar.update(len(part))
     finally:

@@ -167,6 +167,8 @@ class Index:
         on_bad_image: str = "error",
         chunk_size: int = 1024,
         progress: bool = True,
+        num_workers: int = 0,
+        autocast_dtype: Any = None,
     ) -> "Index":
         """Encode ``images`` (a folder or a list of paths) with ``model`` into a new index ``out_dir``.
 
@@ -203,6 +205,7 @@ class Index:
                 partial, "seg-00000", model, paths, _coord_values(coord),
                 fingerprint=record["fingerprint"], chunk_size=chunk_size, batch_size=batch_size,
                 device=device, on_bad_image=on_bad_image, progress=progress,
+                encode={"num_workers": num_workers, "autocast_dtype": autocast_dtype},
             )
             manifest["segments"] = [{"name": info["name"], "count": info["count"]}]
             manifest["num_images"] = info["count"]
@@ -237,6 +240,8 @@ class Index:
         on_bad_image: str = "error",
         chunk_size: int = 1024,
         progress: bool = True,
+        num_workers: int = 0,
+        autocast_dtype: Any = None,
     ) -> int:
         """Append images as a new segment (same model only); returns how many were added.
 
@@ -250,7 +255,8 @@ class Index:
         with index_lock(self.folder):
             self._reload(model)  # another handle or process may have added since this one was loaded
             count = self._add_locked(model, paths, coord, chunk_size=chunk_size, batch_size=batch_size,
-                                     device=device, on_bad_image=on_bad_image, progress=progress)
+                                     device=device, on_bad_image=on_bad_image, progress=progress,
+                                     encode={"num_workers": num_workers, "autocast_dtype": autocast_dtype})
         log.info("added %d image(s) to %s; %d in total", count, self.folder, len(self))
         return count
 
@@ -373,11 +379,13 @@ class Index:
     # ------------------------------------------------------------------ search
 
     def describe(self, images: Sequence[Any], *, batch_size: int = 32, device: str = "cpu",
-                 on_bad_image: str = "error", progress: bool = False) -> Any:
+                 on_bad_image: str = "error", progress: bool = False, num_workers: int = 0,
+                 autocast_dtype: Any = None) -> Any:
         """Extract query descriptors with the index's model (an ``Extraction``)."""
         model = self._require_model()
         return extract_descriptors(model, list(images), batch_size=batch_size, device=device,
-                                   on_bad_image=on_bad_image, progress=progress)
+                                   on_bad_image=on_bad_image, progress=progress, num_workers=num_workers,
+                                   autocast_dtype=autocast_dtype)
 
     def search(self, queries: Any, k: int = 10, *, exact: bool | None = None, batch_size: int = 32,
                device: str = "cpu") -> Neighbors:
@@ -415,12 +423,14 @@ class Index:
         batch_size: int = 32,
         device: str = "cpu",
         progress: bool = False,
+        num_workers: int = 0,
+        autocast_dtype: Any = None,
     ) -> list[QueryResult]:
         """Matches, position estimate and confidence for each query image (one result per query,
         in order; with ``on_bad_image="skip"`` an unreadable query gets an ``error`` and no matches)."""
         names = [os.fspath(q) if isinstance(q, (str, os.PathLike)) else f"<image {i}>" for i, q in enumerate(queries)]
         ext = self.describe(queries, batch_size=batch_size, device=device, on_bad_image=on_bad_image,
-                            progress=progress)
+                            progress=progress, num_workers=num_workers, autocast_dtype=autocast_dtype)
         nn = self.search(ext.descriptors, max(k, CONFIDENCE_CANDIDATES), exact=exact) if len(ext.descriptors) else None
         results, row = [], 0
         for name, kept in zip(names, ext.kept):

@@ -151,10 +151,10 @@ def _check_keys(given: Mapping, schema: Mapping, where: str, free: Iterable[str]
 
 
 def load_recipe_file(path: os.PathLike | str) -> dict:
-    """Read a recipe YAML file (a mapping)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"recipe file {path} not found")
+    """Read a recipe YAML file (a mapping); ``path`` may also name a shipped recipe (``geovpr.recipes``)."""
+    from geovpr.recipes import recipe_path
+
+    path = recipe_path(path)
     try:
         doc = _yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:

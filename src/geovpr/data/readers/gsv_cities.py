@@ -14,19 +14,28 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-import pandas as pd
 
 from geovpr.data.table import ImageTable
 from geovpr.errors import DataError
+
+if TYPE_CHECKING:  # pandas is in the 'train' extra: imported where a training table is read
+    import pandas as pd
 from geovpr.geo import OutsideUTMError, latlon_to_utm
 
 log = logging.getLogger(__name__)
 
 GSV_COLUMNS = ("place_id", "year", "month", "northdeg", "city_id", "lat", "lon", "panoid")
 GSV_XS_COLUMNS = ("place_id", "class_name", "UTMx", "UTMy", "filename")
+
+
+def _pandas():
+    """pandas (the ``train`` extra), or a one-line error naming the extra."""
+    from geovpr._optional import require
+
+    return require("pandas", "reading a training table")
 
 
 def gsv_image_name(row: dict) -> str:
@@ -47,7 +56,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], source: os.PathLik
 def require_finite(df: pd.DataFrame, columns: Iterable[str], source: os.PathLike | str) -> None:
     """Raise :class:`DataError` naming file, data row (1-based, header excluded) and column of the first bad value."""
     for col in columns:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+        values = _pandas().to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -95,7 +104,7 @@ def _city_files(folder: Path, suffixes: tuple[str, ...], cities: Iterable[str] |
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        return _pandas().read_csv(path)
     except Exception as exc:  # pandas raises many types for malformed files
         raise DataError(f"{path}: cannot parse CSV ({exc})") from exc
 

@@ -19,14 +19,16 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-import pandas as pd
 
-from geovpr.data.readers.gsv_cities import _read_csv, drop_small_places, require_columns, require_finite
+from geovpr.data.readers.gsv_cities import _pandas, _read_csv, drop_small_places, require_columns, require_finite
 from geovpr.data.table import ImageTable
 from geovpr.errors import DataError
+
+if TYPE_CHECKING:  # pandas is in the 'train' extra: imported where a training table is read
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def read_msls(
     tables = []
     for city in (c for c in names if c not in exclude):
         parts = [_read_split(root / city, split) for split in ("database", "query")]
-        df = pd.concat(parts, ignore_index=True)
+        df = _pandas().concat(parts, ignore_index=True)
         if len(df) == 0:
             log.info("MSLS: city %s has no non-panoramic images, skipped", city)
             continue
