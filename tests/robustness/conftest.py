@@ -29,9 +29,29 @@ Helpers beside this file (``pickle_craft.py``) are importable by name.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from geovpr.cli import main
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+
+@pytest.fixture
+def cli(caplog: pytest.LogCaptureFixture) -> Callable[..., tuple[int, str]]:
+    """``cli(*args) -> (exit code, log text of that call)`` running ``geovpr`` in-process."""
+
+    def run(*args: object) -> tuple[int, str]:
+        logging.getLogger("geovpr").propagate = True
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="geovpr"):
+            rc = main([str(a) for a in args])
+        return rc, caplog.text
+
+    return run

@@ -14,15 +14,10 @@ import pathlib
 import shutil
 from pathlib import Path
 
-import logging
-from typing import Callable
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from geovpr.cli import main
 
 
 def at_name(east: float, north: float, note: str = "") -> str:
@@ -38,20 +33,6 @@ def textured(seed: int, size: tuple[int, int] = (48, 64), mode: str = "RGB") -> 
     if mode == "L":
         return Image.fromarray(arr[..., 0], "L")
     return Image.fromarray(arr[..., :3], "RGB")
-
-
-@pytest.fixture
-def cli(caplog: pytest.LogCaptureFixture) -> Callable[..., tuple[int, str]]:
-    """``cli(*args) -> (exit code, log text of that call)`` running ``geovpr`` in-process."""
-
-    def run(*args: object) -> tuple[int, str]:
-        logging.getLogger("geovpr").propagate = True
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="geovpr"):
-            rc = main([str(a) for a in args])
-        return rc, caplog.text
-
-    return run
 
 
 @pytest.fixture

@@ -2,27 +2,17 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from geovpr.cli import main
-
 
 @pytest.fixture
-def run(tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch):
+def run(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch):
+    """The shared in-process ``cli`` runner, from inside ``tmp_path``."""
     monkeypatch.chdir(tmp_path)
-
-    def _run(*args: object) -> tuple[int, str]:
-        logging.getLogger("geovpr").propagate = True
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="geovpr"):
-            rc = main([str(a) for a in args])
-        return rc, caplog.text
-
-    return _run
+    return cli
 
 
 EVAL = ["eval", "--data", "nowhere", "--model", "pixels", "--out", "out/eval.json"]
